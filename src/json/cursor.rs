@@ -1,0 +1,525 @@
+//! The validating cursor. See the module docs of [`crate::json`] for why it exists.
+
+use memchr::memchr2;
+
+/// Deepest nesting accepted inside one record. serde_json uses 128 too; AWS records nest a
+/// handful of levels, so anything deeper is hostile or broken and is rejected, not recursed.
+pub const MAX_DEPTH: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+/// One JSON value as a span of the record: `raw` is exactly the source text of the value
+/// (strings include their quotes), already validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Value<'a> {
+    pub kind: Kind,
+    pub raw: &'a [u8],
+}
+
+impl<'a> Value<'a> {
+    /// The escaped content of a string value, without its quotes.
+    pub fn str_content(&self) -> Option<&'a [u8]> {
+        (self.kind == Kind::String).then(|| &self.raw[1..self.raw.len() - 1])
+    }
+
+    /// Fields of an object value. The value was validated when it was read, so iterating it
+    /// again cannot fail in practice; the iterator still reports errors rather than assume.
+    pub fn fields(&self) -> Option<Fields<'a>> {
+        (self.kind == Kind::Object).then(|| Fields::new(self.raw))
+    }
+
+    /// First element of an array value.
+    pub fn first_element(&self) -> Option<Value<'a>> {
+        if self.kind != Kind::Array {
+            return None;
+        }
+        let mut c = Cursor::new(self.raw);
+        c.pos = 1;
+        c.skip_ws();
+        if c.peek() == Some(b']') {
+            return None;
+        }
+        c.value().ok()
+    }
+
+    /// Looks up a key in an object value (first match).
+    pub fn get(&self, key: &[u8]) -> Option<Value<'a>> {
+        let fields = self.fields()?;
+        for f in fields {
+            match f {
+                Ok((k, v)) if k == key => return Some(v),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.kind == Kind::Null
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    UnexpectedEnd,
+    UnexpectedByte(u8),
+    BadEscape,
+    ControlCharInString,
+    BadNumber,
+    TooDeep,
+    TrailingData,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} at byte {offset}")]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub offset: usize,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorKind::UnexpectedEnd => f.write_str("unexpected end of JSON"),
+            ErrorKind::UnexpectedByte(b) if b.is_ascii_graphic() => {
+                write!(f, "unexpected character '{}'", *b as char)
+            }
+            ErrorKind::UnexpectedByte(b) => write!(f, "unexpected byte 0x{b:02x}"),
+            ErrorKind::BadEscape => f.write_str("invalid escape in string"),
+            ErrorKind::ControlCharInString => f.write_str("control character in string"),
+            ErrorKind::BadNumber => f.write_str("invalid number"),
+            ErrorKind::TooDeep => write!(f, "nesting deeper than {MAX_DEPTH}"),
+            ErrorKind::TrailingData => f.write_str("data after the JSON value"),
+        }
+    }
+}
+
+/// A position in one record's bytes. The caller guarantees the bytes are valid UTF-8.
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    fn err(&self, kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            offset: self.pos,
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    #[inline]
+    pub fn skip_ws(&mut self) {
+        while let Some(&b) = self.buf.get(self.pos) {
+            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Reads exactly one JSON document: a value with only whitespace around it.
+    pub fn document(buf: &'a [u8]) -> Result<Value<'a>, Error> {
+        let mut c = Cursor::new(buf);
+        c.skip_ws();
+        let v = c.value()?;
+        c.skip_ws();
+        if c.pos != buf.len() {
+            return Err(c.err(ErrorKind::TrailingData));
+        }
+        Ok(v)
+    }
+
+    /// Reads (validates and skips) the value at the cursor.
+    pub fn value(&mut self) -> Result<Value<'a>, Error> {
+        let start = self.pos;
+        let kind = match self.peek() {
+            None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+            Some(b'"') => {
+                self.string()?;
+                Kind::String
+            }
+            Some(b'{') => {
+                self.container()?;
+                Kind::Object
+            }
+            Some(b'[') => {
+                self.container()?;
+                Kind::Array
+            }
+            Some(b't') => {
+                self.literal(b"true")?;
+                Kind::Bool
+            }
+            Some(b'f') => {
+                self.literal(b"false")?;
+                Kind::Bool
+            }
+            Some(b'n') => {
+                self.literal(b"null")?;
+                Kind::Null
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                self.number()?;
+                Kind::Number
+            }
+            Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+        };
+        Ok(Value {
+            kind,
+            raw: &self.buf[start..self.pos],
+        })
+    }
+
+    fn literal(&mut self, lit: &[u8]) -> Result<(), Error> {
+        if self.buf[self.pos..].starts_with(lit) {
+            self.pos += lit.len();
+            Ok(())
+        } else if lit.starts_with(&self.buf[self.pos..]) {
+            self.pos = self.buf.len();
+            Err(self.err(ErrorKind::UnexpectedEnd))
+        } else {
+            Err(self.err(ErrorKind::UnexpectedByte(self.buf[self.pos])))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Result<(), Error> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.err(ErrorKind::BadNumber)),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.err(ErrorKind::BadNumber));
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.err(ErrorKind::BadNumber));
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips a string starting at the opening quote, validating escapes and rejecting raw
+    /// control characters (which JSON forbids and Azure's parser would reject).
+    fn string(&mut self) -> Result<(), Error> {
+        self.pos += 1;
+        loop {
+            let rest = &self.buf[self.pos..];
+            let Some(i) = memchr2(b'"', b'\\', rest) else {
+                self.pos = self.buf.len();
+                return Err(self.err(ErrorKind::UnexpectedEnd));
+            };
+            if rest[..i].iter().any(|&b| b < 0x20) {
+                let off = rest[..i].iter().position(|&b| b < 0x20).unwrap_or(0);
+                self.pos += off;
+                return Err(self.err(ErrorKind::ControlCharInString));
+            }
+            self.pos += i;
+            if rest[i] == b'"' {
+                self.pos += 1;
+                return Ok(());
+            }
+            // Backslash: one escape.
+            match self.buf.get(self.pos + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
+                Some(b'u') => {
+                    let hex = self.buf.get(self.pos + 2..self.pos + 6);
+                    match hex {
+                        Some(h) if h.iter().all(u8::is_ascii_hexdigit) => self.pos += 6,
+                        Some(_) => return Err(self.err(ErrorKind::BadEscape)),
+                        None => {
+                            self.pos = self.buf.len();
+                            return Err(self.err(ErrorKind::UnexpectedEnd));
+                        }
+                    }
+                }
+                Some(_) => return Err(self.err(ErrorKind::BadEscape)),
+                None => {
+                    self.pos = self.buf.len();
+                    return Err(self.err(ErrorKind::UnexpectedEnd));
+                }
+            }
+        }
+    }
+
+    /// Skips an object or array with full grammar checks, iteratively: nested containers are
+    /// entered by the outer loop, never by recursion. The bit stack records for each open level
+    /// whether it is an object (1) or an array (0).
+    fn container(&mut self) -> Result<(), Error> {
+        let mut stack: u128 = 0;
+        let mut depth: usize = 0;
+        loop {
+            // At an opener.
+            let is_obj = self.buf[self.pos] == b'{';
+            if depth == MAX_DEPTH {
+                return Err(self.err(ErrorKind::TooDeep));
+            }
+            stack = (stack << 1) | is_obj as u128;
+            depth += 1;
+            self.pos += 1;
+            self.skip_ws();
+            let close = if is_obj { b'}' } else { b']' };
+            let mut after_member = false;
+            if self.peek() == Some(close) {
+                self.pos += 1;
+                depth -= 1;
+                stack >>= 1;
+                if depth == 0 {
+                    return Ok(());
+                }
+                after_member = true;
+            }
+            loop {
+                if after_member && self.after_member(&mut stack, &mut depth)? {
+                    return Ok(());
+                }
+                if stack & 1 == 1 {
+                    self.key_colon()?;
+                }
+                match self.peek() {
+                    Some(b'{' | b'[') => break,
+                    Some(_) => {
+                        self.value()?;
+                    }
+                    None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+                }
+                after_member = true;
+            }
+        }
+    }
+
+    /// After a member: consumes `,` (returns false: another member follows) or closers until a
+    /// `,` is found (false) or the outermost container closes (true).
+    fn after_member(&mut self, stack: &mut u128, depth: &mut usize) -> Result<bool, Error> {
+        loop {
+            self.skip_ws();
+            let close = if *stack & 1 == 1 { b'}' } else { b']' };
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                    return Ok(false);
+                }
+                Some(b) if b == close => {
+                    self.pos += 1;
+                    *depth -= 1;
+                    *stack >>= 1;
+                    if *depth == 0 {
+                        return Ok(true);
+                    }
+                }
+                Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+                None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+            }
+        }
+    }
+
+    /// Reads `"key"` and `:` and the whitespace after it.
+    fn key_colon(&mut self) -> Result<&'a [u8], Error> {
+        if self.peek() != Some(b'"') {
+            return Err(match self.peek() {
+                Some(b) => self.err(ErrorKind::UnexpectedByte(b)),
+                None => self.err(ErrorKind::UnexpectedEnd),
+            });
+        }
+        let start = self.pos + 1;
+        self.string()?;
+        let key = &self.buf[start..self.pos - 1];
+        self.skip_ws();
+        match self.peek() {
+            Some(b':') => self.pos += 1,
+            Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+            None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+        }
+        self.skip_ws();
+        Ok(key)
+    }
+}
+
+/// Iterates the members of an object, validating each value as it is skipped. Keys are the
+/// escaped bytes between the quotes (AWS keys never contain escapes).
+pub struct Fields<'a> {
+    c: Cursor<'a>,
+    state: FieldsState,
+}
+
+#[derive(PartialEq)]
+enum FieldsState {
+    Start,
+    Member,
+    Done,
+}
+
+impl<'a> Fields<'a> {
+    /// `buf` must start with `{` (after optional whitespace).
+    pub fn new(buf: &'a [u8]) -> Self {
+        Fields {
+            c: Cursor::new(buf),
+            state: FieldsState::Start,
+        }
+    }
+
+    /// Offset just past the closing brace once iteration finished.
+    pub fn end(&self) -> usize {
+        self.c.pos
+    }
+
+    fn step(&mut self) -> Result<Option<(&'a [u8], Value<'a>)>, Error> {
+        match self.state {
+            FieldsState::Done => return Ok(None),
+            FieldsState::Start => {
+                self.c.skip_ws();
+                match self.c.peek() {
+                    Some(b'{') => self.c.pos += 1,
+                    Some(b) => return Err(self.c.err(ErrorKind::UnexpectedByte(b))),
+                    None => return Err(self.c.err(ErrorKind::UnexpectedEnd)),
+                }
+                self.c.skip_ws();
+                if self.c.peek() == Some(b'}') {
+                    self.c.pos += 1;
+                    self.state = FieldsState::Done;
+                    return Ok(None);
+                }
+            }
+            FieldsState::Member => {
+                self.c.skip_ws();
+                match self.c.peek() {
+                    Some(b',') => {
+                        self.c.pos += 1;
+                        self.c.skip_ws();
+                    }
+                    Some(b'}') => {
+                        self.c.pos += 1;
+                        self.state = FieldsState::Done;
+                        return Ok(None);
+                    }
+                    Some(b) => return Err(self.c.err(ErrorKind::UnexpectedByte(b))),
+                    None => return Err(self.c.err(ErrorKind::UnexpectedEnd)),
+                }
+            }
+        }
+        let key = self.c.key_colon()?;
+        let v = self.c.value()?;
+        self.state = FieldsState::Member;
+        Ok(Some((key, v)))
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(&'a [u8], Value<'a>), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(kv)) => Some(Ok(kv)),
+            Ok(None) => None,
+            Err(e) => {
+                self.state = FieldsState::Done;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> Kind {
+        Cursor::document(s.as_bytes()).unwrap().kind
+    }
+    fn bad(s: &str) -> ErrorKind {
+        Cursor::document(s.as_bytes()).unwrap_err().kind
+    }
+
+    #[test]
+    fn accepts_valid_documents() {
+        assert_eq!(ok(r#"{"a":1,"b":[true,false,null,{"c":"d\n\u00e9"}],"e":{}}"#), Kind::Object);
+        assert_eq!(ok(" [ 1 , -0.5e+3 , [ ] , { } ] "), Kind::Array);
+        assert_eq!(ok(r#""x""#), Kind::String);
+        assert_eq!(ok("12.0"), Kind::Number);
+        assert_eq!(ok(r#"{"a":[[[{"b":[]}]]],"c":1}"#), Kind::Object);
+    }
+
+    #[test]
+    fn rejects_invalid_documents() {
+        assert_eq!(bad(r#"{"a":1"#), ErrorKind::UnexpectedEnd);
+        assert_eq!(bad(r#"{"a":1,}"#), ErrorKind::UnexpectedByte(b'}'));
+        assert_eq!(bad(r#"{"a" 1}"#), ErrorKind::UnexpectedByte(b'1'));
+        assert_eq!(bad(r#"[1 2]"#), ErrorKind::UnexpectedByte(b'2'));
+        assert_eq!(bad(r#"{"a":01}"#), ErrorKind::UnexpectedByte(b'1'));
+        assert_eq!(bad(r#"{"a":1.}"#), ErrorKind::BadNumber);
+        assert_eq!(bad(r#"{"a":"\x"}"#), ErrorKind::BadEscape);
+        assert_eq!(bad("{\"a\":\"x\ny\"}"), ErrorKind::ControlCharInString);
+        assert_eq!(bad(r#"{"a":tru}"#), ErrorKind::UnexpectedByte(b't'));
+        assert_eq!(bad(r#"{"a":1}]"#), ErrorKind::TrailingData);
+        assert_eq!(bad(r#"{"a":[}"#), ErrorKind::UnexpectedByte(b'}'));
+        assert_eq!(bad(r#"{1:2}"#), ErrorKind::UnexpectedByte(b'1'));
+        assert_eq!(bad(""), ErrorKind::UnexpectedEnd);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert_eq!(bad(&deep), ErrorKind::TooDeep);
+        let ok_depth = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert_eq!(ok(&ok_depth), Kind::Array);
+    }
+
+    #[test]
+    fn fields_give_raw_spans() {
+        let doc = br#" { "a" : 12.0 , "b":{"x":[1, 2]}, "c":"q\"z" } "#;
+        let got: Vec<_> = Fields::new(doc).map(|r| r.unwrap()).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].0, b"a");
+        assert_eq!(got[0].1.raw, b"12.0");
+        assert_eq!(got[1].1.raw, br#"{"x":[1, 2]}"#);
+        assert_eq!(got[2].1.str_content().unwrap(), br#"q\"z"#);
+        let v = Cursor::document(doc).unwrap();
+        assert_eq!(v.get(b"b").unwrap().get(b"x").unwrap().first_element().unwrap().raw, b"1");
+    }
+}

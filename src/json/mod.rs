@@ -1,0 +1,24 @@
+//! A lazy, validating JSON cursor over one record, and the writers that copy JSON out of it.
+//!
+//! Why not a DOM or a tape (simd-json, serde_json)? The Sentinel contract wants nested values
+//! (`requestParameters`, GuardDuty's `resource`) as *minified source text*: key order and number
+//! spelling kept (`12.0` stays `12.0`). A tape or a DOM forgets spelling and byte offsets, and
+//! simd-json's tape rewrites escaped strings in place, so the raw bytes would be gone too. What
+//! the mapper needs is: "give me the byte span of the value under this key", with the record
+//! validated on the way so that nothing invalid reaches Azure. [`Cursor`] does exactly that, in
+//! one pass over the fields the mapper visits: strings are skipped with `memchr` (SIMD), numbers
+//! and literals are checked against the grammar, nesting is tracked with a bit stack (no
+//! recursion, so no stack overflow on hostile input), and UTF-8 is validated once per record by
+//! the caller with `std::str::from_utf8` before the cursor runs.
+//!
+//! String values are copied to the output *still escaped*: a valid JSON string in the input is a
+//! valid JSON string in the output, so the common case is a `memcpy`. Only values that need the
+//! 64 KB truncation are unescaped and re-escaped.
+
+mod cursor;
+mod write;
+
+pub use cursor::{Cursor, Error, ErrorKind, Fields, Kind, Value, MAX_DEPTH};
+pub use write::{
+    escape_str_into, minify_into, minify_escaped_into, unescape_into, write_json_str,
+};
