@@ -1,1 +1,5 @@
+pub mod ack;
+pub mod batch;
 pub mod json;
+pub mod stats;
+pub mod table;

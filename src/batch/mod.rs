@@ -1,0 +1,302 @@
+//! Columnar batches of rows for one table, cut exactly below the request size limit.
+//!
+//! Mapping appends each value, already encoded as JSON (`"text"`, `12`, `true`, `{...}`), to
+//! its column's arena; a value's length is its end offset minus the previous one, and an empty
+//! value means the key is absent (no JSON value is zero bytes long, so no separate presence
+//! bitmap is needed). Because every value is encoded when it is appended, the batch knows each
+//! row's size in the request body before anything is serialised: `{`, the `"Key":` prefixes and
+//! values, commas, `}`. That gives three things the Azure side needs:
+//! - a batch is cut exactly below the request limit (the row that would overflow starts the
+//!   next batch; nothing is encoded twice);
+//! - a rejected request can be split by row ranges and re-encoded without re-parsing;
+//! - the same rows can be encoded as the API's JSON array or as NDJSON for local output.
+//!
+//! Encoding is a copy of key and value bytes per present column.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use crate::ack::Ticket;
+use crate::table::Table;
+
+struct Column {
+    data: Vec<u8>,
+    /// End offset in `data` of each committed row's value.
+    ends: Vec<u32>,
+}
+
+impl Column {
+    fn committed_len(&self) -> usize {
+        self.ends.last().map_or(0, |&e| e as usize)
+    }
+}
+
+pub struct Batch {
+    table: Table,
+    keys: &'static [Box<[u8]>],
+    cols: Vec<Column>,
+    row_bytes: Vec<u32>,
+    /// Size of the JSON array of the committed rows.
+    json_bytes: usize,
+    /// Columns written for the row in progress.
+    pending: u64,
+    tickets: Vec<Ticket>,
+    opened: Option<Instant>,
+}
+
+impl Batch {
+    pub fn new(table: Table) -> Self {
+        let keys = table.encoded_keys();
+        assert!(keys.len() <= 64, "a table has at most 64 columns");
+        Batch {
+            table,
+            keys,
+            cols: (0..keys.len())
+                .map(|_| Column {
+                    data: Vec::new(),
+                    ends: Vec::new(),
+                })
+                .collect(),
+            row_bytes: Vec::new(),
+            json_bytes: 2,
+            pending: 0,
+            tickets: Vec::new(),
+            opened: None,
+        }
+    }
+
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    pub fn rows(&self) -> usize {
+        self.row_bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.row_bytes.is_empty()
+    }
+
+    /// Bytes of the JSON array of all committed rows.
+    pub fn json_bytes(&self) -> usize {
+        self.json_bytes
+    }
+
+    /// When the first row was committed (for flushing batches that wait too long).
+    pub fn opened(&self) -> Option<Instant> {
+        self.opened
+    }
+
+    /// Starts (or restarts) the pending row's value for `col` and returns the buffer to append
+    /// its encoded JSON to.
+    #[inline]
+    pub fn value_buf(&mut self, col: usize) -> &mut Vec<u8> {
+        let bit = 1u64 << col;
+        let c = &mut self.cols[col];
+        if self.pending & bit != 0 {
+            let start = c.committed_len();
+            c.data.truncate(start);
+        }
+        self.pending |= bit;
+        &mut c.data
+    }
+
+    /// Removes the pending row's value for `col`: the key will be absent.
+    pub fn clear_value(&mut self, col: usize) {
+        let bit = 1u64 << col;
+        if self.pending & bit != 0 {
+            let c = &mut self.cols[col];
+            let start = c.committed_len();
+            c.data.truncate(start);
+            self.pending &= !bit;
+        }
+    }
+
+    /// Whether the pending row has a value for `col`.
+    pub fn has_value(&self, col: usize) -> bool {
+        let c = &self.cols[col];
+        self.pending & (1 << col) != 0 && c.data.len() > c.committed_len()
+    }
+
+    /// The pending row's size in the JSON array: `{...}` with its keys and commas.
+    pub fn pending_row_bytes(&self) -> usize {
+        let mut size = 2;
+        let mut present = 0usize;
+        let mut mask = self.pending;
+        while mask != 0 {
+            let col = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let c = &self.cols[col];
+            let len = c.data.len() - c.committed_len();
+            if len > 0 {
+                size += self.keys[col].len() + len;
+                present += 1;
+            }
+        }
+        size + present.saturating_sub(1)
+    }
+
+    /// Whether the pending row has any value at all.
+    pub fn pending_is_empty(&self) -> bool {
+        self.pending_row_bytes() == 2
+    }
+
+    /// Whether a row of `row_bytes` still fits under `limit` bytes of JSON.
+    pub fn fits(&self, row_bytes: usize, limit: usize) -> bool {
+        let comma = usize::from(!self.is_empty());
+        self.json_bytes + comma + row_bytes <= limit
+    }
+
+    /// Commits the pending row; its rows belong to the object of `ticket`.
+    pub fn commit_row(&mut self, ticket: Option<&Ticket>) {
+        let size = self.pending_row_bytes();
+        for c in &mut self.cols {
+            c.ends.push(c.data.len() as u32);
+        }
+        self.json_bytes += size + usize::from(!self.row_bytes.is_empty());
+        self.row_bytes.push(size as u32);
+        self.pending = 0;
+        if self.opened.is_none() {
+            self.opened = Some(Instant::now());
+        }
+        if let Some(t) = ticket {
+            if !self.tickets.last().is_some_and(|l| l.same_object(t)) {
+                self.tickets.push(t.clone());
+            }
+        }
+    }
+
+    /// Drops the pending row.
+    pub fn rollback_row(&mut self) {
+        let mut mask = self.pending;
+        while mask != 0 {
+            let col = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let c = &mut self.cols[col];
+            let start = c.committed_len();
+            c.data.truncate(start);
+        }
+        self.pending = 0;
+    }
+
+    /// Takes the committed rows out as a full batch; `self` keeps only the pending row.
+    pub fn split_off_committed(&mut self) -> Batch {
+        let mut next = Batch::new(self.table);
+        for (mine, theirs) in self.cols.iter_mut().zip(next.cols.iter_mut()) {
+            let start = mine.committed_len();
+            theirs.data.extend_from_slice(&mine.data[start..]);
+            mine.data.truncate(start);
+        }
+        next.pending = self.pending;
+        self.pending = 0;
+        std::mem::swap(self, &mut next);
+        next
+    }
+
+    pub fn take_tickets(&mut self) -> Vec<Ticket> {
+        std::mem::take(&mut self.tickets)
+    }
+
+    fn value_range(&self, row: usize, col: usize) -> Range<usize> {
+        let c = &self.cols[col];
+        let start = if row == 0 { 0 } else { c.ends[row - 1] as usize };
+        start..c.ends[row] as usize
+    }
+
+    /// The encoded JSON value of a committed row's column, if present.
+    pub fn value(&self, row: usize, col: usize) -> Option<&[u8]> {
+        let r = self.value_range(row, col);
+        (!r.is_empty()).then(|| &self.cols[col].data[r])
+    }
+
+    /// Size of the JSON array of `rows`.
+    pub fn json_bytes_of(&self, rows: Range<usize>) -> usize {
+        let n = rows.len();
+        2 + self.row_bytes[rows].iter().map(|&s| s as usize).sum::<usize>() + n.saturating_sub(1)
+    }
+
+    fn encode_row(&self, row: usize, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (col, key) in self.keys.iter().enumerate() {
+            let r = self.value_range(row, col);
+            if r.is_empty() {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(key);
+            out.extend_from_slice(&self.cols[col].data[r]);
+        }
+        out.push(b'}');
+    }
+
+    /// Appends `rows` as a JSON array: the Logs Ingestion API request body.
+    pub fn encode_json(&self, rows: Range<usize>, out: &mut Vec<u8>) {
+        out.reserve(self.json_bytes_of(rows.clone()));
+        out.push(b'[');
+        for row in rows.clone() {
+            if row != rows.start {
+                out.push(b',');
+            }
+            self.encode_row(row, out);
+        }
+        out.push(b']');
+    }
+
+    /// Appends `rows` as newline-delimited JSON.
+    pub fn encode_ndjson(&self, rows: Range<usize>, out: &mut Vec<u8>) {
+        for row in rows {
+            self.encode_row(row, out);
+            out.push(b'\n');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::vpcflow::Col;
+
+    fn put(b: &mut Batch, col: Col, v: &str) {
+        b.value_buf(col as usize).extend_from_slice(v.as_bytes());
+    }
+
+    #[test]
+    fn sizes_are_exact_and_cut_below_the_limit() {
+        let mut b = Batch::new(Table::VpcFlow);
+        put(&mut b, Col::Version, "2");
+        put(&mut b, Col::Action, "\"ACCEPT\"");
+        let size = b.pending_row_bytes();
+        b.commit_row(None);
+        put(&mut b, Col::LogStatus, "\"OK\"");
+        put(&mut b, Col::LogStatus, "\"NODATA\""); // overwrite within the row
+        b.commit_row(None);
+        put(&mut b, Col::Version, "3");
+        b.rollback_row();
+        let mut out = Vec::new();
+        b.encode_json(0..b.rows(), &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"[{"Version":2,"Action":"ACCEPT"},{"LogStatus":"NODATA"}]"#
+        );
+        assert_eq!(out.len(), b.json_bytes());
+        assert_eq!(size, r#"{"Version":2,"Action":"ACCEPT"}"#.len());
+        let mut one = Vec::new();
+        b.encode_json(1..2, &mut one);
+        assert_eq!(one.len(), b.json_bytes_of(1..2));
+
+        // A pending row that does not fit moves to the next batch on its own.
+        put(&mut b, Col::Version, "4");
+        assert!(!b.fits(b.pending_row_bytes(), out.len()));
+        let full = b.split_off_committed();
+        assert_eq!(full.rows(), 2);
+        assert_eq!(b.rows(), 0);
+        b.commit_row(None);
+        let mut rest = Vec::new();
+        b.encode_json(0..1, &mut rest);
+        assert_eq!(rest, br#"[{"Version":4}]"#);
+    }
+}

@@ -1,0 +1,138 @@
+//! Counters. Hot ones live in each worker's [`Tally`] and are merged into the shared [`Stats`]
+//! per chunk, so no atomic is touched per record; rare events (a reason, a truncated column)
+//! are named counters.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::table::Table;
+
+/// Named counters, e.g. dead letters by reason.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Counters(pub BTreeMap<String, u64>);
+
+impl Counters {
+    pub fn add(&mut self, key: &str, n: u64) {
+        if let Some(v) = self.0.get_mut(key) {
+            *v += n;
+        } else {
+            self.0.insert(key.to_string(), n);
+        }
+    }
+
+    pub fn get(&self, key: &str) -> u64 {
+        self.0.get(key).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    pub fn merge(&mut self, other: &Counters) {
+        for (k, v) in &other.0 {
+            self.add(k, *v);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One worker's counts since its last merge.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub records: u64,
+    pub rows: [u64; 3],
+    pub dead_letters: Counters,
+    /// Values changed or dropped on the way: truncations, clamps, invalid values, unknown VPC
+    /// fields. Named `what:Table.Column`.
+    pub notes: Counters,
+}
+
+impl Tally {
+    pub fn note(&mut self, what: &str, table: Table, column: &str) {
+        let key = format!("{what}:{}.{column}", table.name());
+        self.notes.add(&key, 1);
+    }
+}
+
+/// Shared, run-wide counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub objects_seen: AtomicU64,
+    pub objects_delivered: AtomicU64,
+    pub objects_failed: AtomicU64,
+    /// Objects whose reading stopped at a fault; their earlier rows were shipped.
+    pub objects_dead_lettered: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_decoded: AtomicU64,
+    pub requests: [AtomicU64; 3],
+    pub request_bytes: [AtomicU64; 3],
+    pub request_raw_bytes: [AtomicU64; 3],
+    pub records: AtomicU64,
+    pub rows: [AtomicU64; 3],
+    named: Mutex<NamedCounters>,
+}
+
+#[derive(Debug, Default)]
+struct NamedCounters {
+    skipped: Counters,
+    dead_letters: Counters,
+    notes: Counters,
+    failures: Counters,
+}
+
+impl Stats {
+    pub fn merge_tally(&self, t: &mut Tally) {
+        self.records.fetch_add(t.records, Ordering::Relaxed);
+        for (i, r) in t.rows.iter().enumerate() {
+            self.rows[i].fetch_add(*r, Ordering::Relaxed);
+        }
+        if !t.dead_letters.is_empty() || !t.notes.is_empty() {
+            let mut n = self.lock();
+            n.dead_letters.merge(&t.dead_letters);
+            n.notes.merge(&t.notes);
+        }
+        *t = Tally::default();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NamedCounters> {
+        // A panic while holding this lock cannot leave the counters inconsistent.
+        self.named.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn skipped(&self, reason: &str) {
+        self.lock().skipped.add(reason, 1);
+    }
+
+    pub fn dead_letter(&self, reason: &str) {
+        self.lock().dead_letters.add(reason, 1);
+    }
+
+    pub fn failure(&self, reason: &str) {
+        self.lock().failures.add(reason, 1);
+    }
+
+    pub fn skipped_counts(&self) -> Counters {
+        self.lock().skipped.clone()
+    }
+    pub fn dead_letter_counts(&self) -> Counters {
+        self.lock().dead_letters.clone()
+    }
+    pub fn note_counts(&self) -> Counters {
+        self.lock().notes.clone()
+    }
+    pub fn failure_counts(&self) -> Counters {
+        self.lock().failures.clone()
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

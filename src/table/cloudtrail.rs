@@ -1,0 +1,267 @@
+//! `AWSCloudTrail`: one row per element of a CloudTrail file's `Records` array.
+//!
+//! The record is walked once at the top level; the few nested objects the table flattens
+//! (`userIdentity`, its `sessionContext`, `tlsDetails`, the first security-group permission in
+//! `requestParameters`) are walked again, which costs little because they are small. Nested
+//! values that land in JSON-text columns are copied from the source bytes, minified, so key
+//! order and number spelling survive.
+
+use super::declare_columns;
+use super::value::{check_utf8, kind_name, Row};
+use super::{RecordError, Table};
+use crate::batch::Batch;
+use crate::json::{Fields, Kind, Value};
+use crate::stats::Tally;
+
+declare_columns! {
+    TimeGenerated: DateTime = "eventTime",
+    AwsEventId: String = "eventID",
+    EventVersion: String = "eventVersion",
+    EventSource: String = "eventSource",
+    EventTypeName: String = "eventType",
+    EventName: String = "eventName",
+    UserIdentityType: String = "userIdentity.type",
+    UserIdentityPrincipalid: String = "userIdentity.principalId",
+    UserIdentityArn: String = "userIdentity.arn",
+    UserIdentityAccountId: String = "userIdentity.accountId",
+    UserIdentityInvokedBy: String = "userIdentity.invokedBy",
+    UserIdentityAccessKeyId: String = "userIdentity.accessKeyId",
+    UserIdentityUserName: String = "userIdentity.userName",
+    SessionMfaAuthenticated: Bool = "userIdentity.sessionContext.attributes.mfaAuthenticated",
+    SessionCreationDate: DateTime = "userIdentity.sessionContext.attributes.creationDate",
+    SessionIssuerType: String = "userIdentity.sessionContext.sessionIssuer.type",
+    SessionIssuerPrincipalId: String = "userIdentity.sessionContext.sessionIssuer.principalId",
+    SessionIssuerArn: String = "userIdentity.sessionContext.sessionIssuer.arn",
+    SessionIssuerAccountId: String = "userIdentity.sessionContext.sessionIssuer.accountId",
+    SessionIssuerUserName: String = "userIdentity.sessionContext.sessionIssuer.userName",
+    AWSRegion: String = "awsRegion",
+    SourceIpAddress: String = "sourceIPAddress",
+    UserAgent: String = "userAgent",
+    ErrorCode: String = "errorCode",
+    ErrorMessage: String = "errorMessage",
+    RequestParameters: String = "requestParameters",
+    ResponseElements: String = "responseElements",
+    AdditionalEventData: String = "additionalEventData",
+    AwsRequestId_: String = "requestID",
+    Resources: String = "resources",
+    APIVersion: String = "apiVersion",
+    ReadOnly: Bool = "readOnly",
+    RecipientAccountId: String = "recipientAccountId",
+    ServiceEventDetails: String = "serviceEventDetails",
+    SharedEventId: String = "sharedEventID",
+    VpcEndpointId: String = "vpcEndpointId",
+    ManagementEvent: Bool = "managementEvent",
+    Category: String = "eventCategory",
+    EC2RoleDelivery: String = "userIdentity.sessionContext.ec2RoleDelivery",
+    TlsVersion: String = "tlsDetails.tlsVersion",
+    CipherSuite: String = "tlsDetails.cipherSuite",
+    ClientProvidedHostHeader: String = "tlsDetails.clientProvidedHostHeader",
+    IpProtocol: String = "requestParameters.ipPermissions.items[0].ipProtocol",
+    SourcePort: String = "requestParameters.ipPermissions.items[0].fromPort",
+    DestinationPort: String = "requestParameters.ipPermissions.items[0].toPort",
+    CidrIp: String = "requestParameters.ipPermissions.items[0].ipRanges.items[0].cidrIp",
+    UserIdentityUserId: String = "userIdentity.onBehalfOf.userId, else userIdentity.userId",
+    UserIdentityStoreArn: String = "userIdentity.onBehalfOf.identityStoreArn, else userIdentity.identityStoreArn",
+}
+
+/// Maps one CloudTrail record into the pending row of `batch`. On error the caller rolls the
+/// row back and dead-letters the record.
+pub fn map(rec: &[u8], batch: &mut Batch, tally: &mut Tally) -> Result<(), RecordError> {
+    check_utf8(rec)?;
+    let first = rec.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') {
+        let v = crate::json::Cursor::document(rec)?;
+        return Err(RecordError::NotAnObject(kind_name(v.kind)));
+    }
+    let mut row = Row {
+        batch,
+        tally,
+        table: Table::CloudTrail,
+    };
+    let mut fields = Fields::new(rec);
+    for f in fields.by_ref() {
+        let (k, v) = f?;
+        let col = match k {
+            b"eventTime" => {
+                row.datetime(Col::TimeGenerated as usize, v);
+                continue;
+            }
+            b"eventID" => Col::AwsEventId,
+            b"eventVersion" => Col::EventVersion,
+            b"eventSource" => Col::EventSource,
+            b"eventType" => Col::EventTypeName,
+            b"eventName" => Col::EventName,
+            b"awsRegion" => Col::AWSRegion,
+            b"sourceIPAddress" => Col::SourceIpAddress,
+            b"userAgent" => Col::UserAgent,
+            b"errorCode" => Col::ErrorCode,
+            b"errorMessage" => Col::ErrorMessage,
+            b"requestID" => Col::AwsRequestId_,
+            b"apiVersion" => Col::APIVersion,
+            b"recipientAccountId" => Col::RecipientAccountId,
+            b"sharedEventID" => Col::SharedEventId,
+            b"vpcEndpointId" => Col::VpcEndpointId,
+            b"eventCategory" => Col::Category,
+            b"readOnly" => {
+                row.boolean(Col::ReadOnly as usize, v);
+                continue;
+            }
+            b"managementEvent" => {
+                row.boolean(Col::ManagementEvent as usize, v);
+                continue;
+            }
+            b"requestParameters" => {
+                row.json_text(Col::RequestParameters as usize, v);
+                ip_permission(&mut row, v);
+                continue;
+            }
+            b"responseElements" => {
+                row.json_text(Col::ResponseElements as usize, v);
+                continue;
+            }
+            b"additionalEventData" => {
+                row.json_text(Col::AdditionalEventData as usize, v);
+                continue;
+            }
+            b"resources" => {
+                row.json_text(Col::Resources as usize, v);
+                continue;
+            }
+            b"serviceEventDetails" => {
+                row.json_text(Col::ServiceEventDetails as usize, v);
+                continue;
+            }
+            b"userIdentity" => {
+                user_identity(&mut row, v);
+                continue;
+            }
+            b"tlsDetails" => {
+                tls_details(&mut row, v);
+                continue;
+            }
+            _ => continue,
+        };
+        row.string(col as usize, v);
+    }
+    if fields.end() < rec.len() && rec[fields.end()..].iter().any(|b| !b.is_ascii_whitespace()) {
+        return Err(crate::json::Error {
+            kind: crate::json::ErrorKind::TrailingData,
+            offset: fields.end(),
+        }
+        .into());
+    }
+    if row.batch.pending_is_empty() {
+        return Err(RecordError::NoFields);
+    }
+    Ok(())
+}
+
+fn each_field<'a>(v: Value<'a>, mut f: impl FnMut(&'a [u8], Value<'a>)) {
+    if let Some(fields) = v.fields() {
+        // The value was validated when the record's top level was read.
+        for (k, v) in fields.flatten() {
+            f(k, v);
+        }
+    }
+}
+
+fn user_identity(row: &mut Row, ui: Value) {
+    let mut on_behalf_user = None;
+    let mut on_behalf_store = None;
+    each_field(ui, |k, v| {
+        let col = match k {
+            b"type" => Col::UserIdentityType,
+            b"principalId" => Col::UserIdentityPrincipalid,
+            b"arn" => Col::UserIdentityArn,
+            b"accountId" => Col::UserIdentityAccountId,
+            b"invokedBy" => Col::UserIdentityInvokedBy,
+            b"accessKeyId" => Col::UserIdentityAccessKeyId,
+            b"userName" => Col::UserIdentityUserName,
+            b"userId" => Col::UserIdentityUserId,
+            b"identityStoreArn" => Col::UserIdentityStoreArn,
+            b"sessionContext" => return session_context(row, v),
+            b"onBehalfOf" => {
+                on_behalf_user = v.get(b"userId").filter(|v| !v.is_null());
+                on_behalf_store = v.get(b"identityStoreArn").filter(|v| !v.is_null());
+                return;
+            }
+            _ => return,
+        };
+        row.string(col as usize, v);
+    });
+    // onBehalfOf wins over the identity's own fields, whatever the key order.
+    if let Some(v) = on_behalf_user {
+        row.string(Col::UserIdentityUserId as usize, v);
+    }
+    if let Some(v) = on_behalf_store {
+        row.string(Col::UserIdentityStoreArn as usize, v);
+    }
+}
+
+fn session_context(row: &mut Row, sc: Value) {
+    each_field(sc, |k, v| match k {
+        b"attributes" => each_field(v, |k, v| match k {
+            b"mfaAuthenticated" => row.boolean(Col::SessionMfaAuthenticated as usize, v),
+            b"creationDate" => row.datetime(Col::SessionCreationDate as usize, v),
+            _ => {}
+        }),
+        b"sessionIssuer" => each_field(v, |k, v| {
+            let col = match k {
+                b"type" => Col::SessionIssuerType,
+                b"principalId" => Col::SessionIssuerPrincipalId,
+                b"arn" => Col::SessionIssuerArn,
+                b"accountId" => Col::SessionIssuerAccountId,
+                b"userName" => Col::SessionIssuerUserName,
+                _ => return,
+            };
+            row.string(col as usize, v);
+        }),
+        b"ec2RoleDelivery" => row.string(Col::EC2RoleDelivery as usize, v),
+        _ => {}
+    });
+}
+
+fn tls_details(row: &mut Row, tls: Value) {
+    each_field(tls, |k, v| {
+        let col = match k {
+            b"tlsVersion" => Col::TlsVersion,
+            b"cipherSuite" => Col::CipherSuite,
+            b"clientProvidedHostHeader" => Col::ClientProvidedHostHeader,
+            _ => return,
+        };
+        row.string(col as usize, v);
+    });
+}
+
+/// `requestParameters.ipPermissions.items[0]`: the first permission of a security-group call.
+fn ip_permission(row: &mut Row, rp: Value) {
+    if rp.kind != Kind::Object {
+        return;
+    }
+    let Some(first) = rp
+        .get(b"ipPermissions")
+        .and_then(|p| p.get(b"items"))
+        .and_then(|items| items.first_element())
+    else {
+        return;
+    };
+    each_field(first, |k, v| {
+        let col = match k {
+            b"ipProtocol" => Col::IpProtocol,
+            b"fromPort" => Col::SourcePort,
+            b"toPort" => Col::DestinationPort,
+            b"ipRanges" => {
+                if let Some(cidr) = v
+                    .get(b"items")
+                    .and_then(|i| i.first_element())
+                    .and_then(|r| r.get(b"cidrIp"))
+                {
+                    row.string(Col::CidrIp as usize, cidr);
+                }
+                return;
+            }
+            _ => return,
+        };
+        row.string(col as usize, v);
+    });
+}

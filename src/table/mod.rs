@@ -1,0 +1,155 @@
+//! The three Sentinel tables: their columns (declared once, here and in the per-table files) and
+//! the mappers that turn one AWS record into one row.
+//!
+//! Each table file declares its columns with [`declare_columns!`], which produces both the
+//! column list (name, KQL type, AWS source) and a `Col` enum whose discriminants are the column
+//! positions. Everything else derives from that list: the batch's pre-encoded keys, the DCR
+//! stream declaration, the docs, and the test against `contract/tables.json`.
+
+pub mod cloudtrail;
+pub mod guardduty;
+mod value;
+pub mod vpcflow;
+
+pub use value::{is_iso8601, MapStats, RecordError};
+
+/// KQL column types used by the three tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    String,
+    DateTime,
+    Int,
+    Long,
+    Bool,
+    Dynamic,
+}
+
+impl ColType {
+    /// The type's name as `contract/tables.json` and KQL spell it.
+    pub fn kql(self) -> &'static str {
+        match self {
+            ColType::String => "string",
+            ColType::DateTime => "datetime",
+            ColType::Int => "int",
+            ColType::Long => "long",
+            ColType::Bool => "bool",
+            ColType::Dynamic => "dynamic",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ColumnDef {
+    pub name: &'static str,
+    pub ty: ColType,
+    /// Where the value comes from in one AWS record (documentation and DCR descriptions).
+    pub source: &'static str,
+}
+
+/// Declares a table's columns once: `Name: Type = "source path"`. Generates `Col` (column
+/// positions) and `COLUMNS` (the definitions, in schema order).
+macro_rules! declare_columns {
+    ($( $name:ident : $ty:ident = $source:literal ),* $(,)?) => {
+        /// Column positions, in the table's schema order.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Col { $($name),* }
+
+        pub static COLUMNS: &[$crate::table::ColumnDef] = &[
+            $( $crate::table::ColumnDef {
+                name: stringify!($name),
+                ty: $crate::table::ColType::$ty,
+                source: $source,
+            } ),*
+        ];
+    };
+}
+pub(crate) use declare_columns;
+
+/// One of the three destination tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    CloudTrail,
+    GuardDuty,
+    VpcFlow,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::CloudTrail, Table::GuardDuty, Table::VpcFlow];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The Sentinel table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::CloudTrail => "AWSCloudTrail",
+            Table::GuardDuty => "AWSGuardDuty",
+            Table::VpcFlow => "AWSVPCFlow",
+        }
+    }
+
+    /// The DCR input stream logferry declares for the table.
+    pub fn stream(self) -> &'static str {
+        match self {
+            Table::CloudTrail => "Custom-LogferryAWSCloudTrail",
+            Table::GuardDuty => "Custom-LogferryAWSGuardDuty",
+            Table::VpcFlow => "Custom-LogferryAWSVPCFlow",
+        }
+    }
+
+    pub fn output_stream(self) -> &'static str {
+        match self {
+            Table::CloudTrail => "Microsoft-AWSCloudTrail",
+            Table::GuardDuty => "Microsoft-AWSGuardDuty",
+            Table::VpcFlow => "Microsoft-AWSVPCFlow",
+        }
+    }
+
+    /// The short name used on the command line (`--type`, `--route`).
+    pub fn short(self) -> &'static str {
+        match self {
+            Table::CloudTrail => "cloudtrail",
+            Table::GuardDuty => "guardduty",
+            Table::VpcFlow => "vpcflow",
+        }
+    }
+
+    pub fn from_short(s: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.short() == s)
+    }
+
+    pub fn columns(self) -> &'static [ColumnDef] {
+        match self {
+            Table::CloudTrail => cloudtrail::COLUMNS,
+            Table::GuardDuty => guardduty::COLUMNS,
+            Table::VpcFlow => vpcflow::COLUMNS,
+        }
+    }
+
+    /// `"Name":` for every column, the bytes the JSON encoder writes before each value.
+    pub fn encoded_keys(self) -> &'static [Box<[u8]>] {
+        use std::sync::LazyLock;
+        static KEYS: LazyLock<[Vec<Box<[u8]>>; 3]> = LazyLock::new(|| {
+            Table::ALL.map(|t| {
+                t.columns()
+                    .iter()
+                    .map(|c| format!("\"{}\":", c.name).into_bytes().into_boxed_slice())
+                    .collect()
+            })
+        });
+        &KEYS[self.index()]
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Log Analytics truncates any field above 64 KB; logferry truncates first (on a character
+/// boundary) so that what is stored is predictable, and counts it.
+pub const FIELD_LIMIT: usize = 65_536;

@@ -1,0 +1,310 @@
+//! Encoding source values into columns: the rules of `contract/tables.json` "common" that all
+//! mappers share (absent means no key, 64 KB truncation on a character boundary, JSON-text and
+//! dynamic columns, lenient booleans, ISO 8601 pass-through).
+
+use crate::batch::Batch;
+use crate::json::{self, Kind, Value};
+use crate::stats::Tally;
+use crate::table::{Table, FIELD_LIMIT};
+
+pub use crate::stats::Tally as MapStats;
+
+/// Why one record could not become a row. Each goes to the dead-letter store; the other
+/// records of the object go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] json::Error),
+    #[error("invalid UTF-8 at byte {0}")]
+    Utf8(usize),
+    #[error("record is a JSON {0}, not an object")]
+    NotAnObject(&'static str),
+    #[error("record has none of the table's source fields")]
+    NoFields,
+    #[error("row is {size} bytes of JSON, above the request limit of {limit}")]
+    RowTooLarge { size: usize, limit: usize },
+    #[error("line has {got} fields, the header names {expected}")]
+    FieldCount { expected: usize, got: usize },
+    #[error("field '{field}' is not a valid {expected}: '{value}'")]
+    BadNumber {
+        field: String,
+        expected: &'static str,
+        value: String,
+    },
+    #[error("record is {0} bytes, above the record size limit")]
+    TooLarge(usize),
+}
+
+impl RecordError {
+    /// Short, stable reason for counters and dead letters.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RecordError::Json(_) => "invalid_json",
+            RecordError::Utf8(_) => "invalid_utf8",
+            RecordError::NotAnObject(_) => "not_an_object",
+            RecordError::NoFields => "no_mapped_fields",
+            RecordError::RowTooLarge { .. } => "row_too_large",
+            RecordError::FieldCount { .. } => "field_count",
+            RecordError::BadNumber { .. } => "bad_number",
+            RecordError::TooLarge(_) => "record_too_large",
+        }
+    }
+}
+
+/// Checks UTF-8 once per record so that the cursor and the writers can slice freely.
+pub(crate) fn check_utf8(rec: &[u8]) -> Result<(), RecordError> {
+    std::str::from_utf8(rec)
+        .map(|_| ())
+        .map_err(|e| RecordError::Utf8(e.valid_up_to()))
+}
+
+pub(crate) fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Object => "object",
+        Kind::Array => "array",
+        Kind::String => "string",
+        Kind::Number => "number",
+        Kind::Bool => "boolean",
+        Kind::Null => "null",
+    }
+}
+
+/// The row being written, with the table it belongs to for naming notes.
+pub(crate) struct Row<'b> {
+    pub batch: &'b mut Batch,
+    pub tally: &'b mut Tally,
+    pub table: Table,
+}
+
+fn floor_char_boundary(s: &[u8], max: usize) -> usize {
+    if s.len() <= max {
+        return s.len();
+    }
+    let mut i = max;
+    // UTF-8 continuation bytes are 0b10xxxxxx.
+    while i > 0 && (s[i] & 0xC0) == 0x80 {
+        i -= 1;
+    }
+    i
+}
+
+impl Row<'_> {
+    fn note(&mut self, what: &str, col: usize) {
+        let name = self.table.columns()[col].name;
+        self.tally.note(what, self.table, name);
+    }
+
+    /// A string column. JSON strings are copied still escaped; other scalars become their
+    /// text; objects and arrays their minified JSON text; null means absent.
+    pub fn string(&mut self, col: usize, v: Value) {
+        match v.kind {
+            Kind::Null => {}
+            Kind::String => {
+                let content = &v.raw[1..v.raw.len() - 1];
+                // Escaped length is never below the unescaped length, so a short raw value
+                // cannot need truncation.
+                if content.len() <= FIELD_LIMIT {
+                    self.batch.value_buf(col).extend_from_slice(v.raw);
+                } else {
+                    let mut text = Vec::with_capacity(content.len());
+                    json::unescape_into(content, &mut text);
+                    self.text(col, &text);
+                }
+            }
+            Kind::Number | Kind::Bool => {
+                let out = self.batch.value_buf(col);
+                out.push(b'"');
+                out.extend_from_slice(v.raw);
+                out.push(b'"');
+            }
+            Kind::Object | Kind::Array => self.json_text(col, v),
+        }
+    }
+
+    /// A string column from plain (unescaped, valid UTF-8) text, truncated at the field limit.
+    pub fn text(&mut self, col: usize, text: &[u8]) {
+        let end = floor_char_boundary(text, FIELD_LIMIT);
+        if end < text.len() {
+            self.note("truncated", col);
+        }
+        json::write_json_str(&text[..end], self.batch.value_buf(col));
+    }
+
+    /// A JSON-text string column: the value's minified JSON text, as a JSON string.
+    pub fn json_text(&mut self, col: usize, v: Value) {
+        if v.is_null() {
+            return;
+        }
+        if v.raw.len() <= FIELD_LIMIT {
+            let out = self.batch.value_buf(col);
+            out.push(b'"');
+            json::minify_escaped_into(v.raw, out);
+            out.push(b'"');
+        } else {
+            let mut text = Vec::with_capacity(v.raw.len());
+            json::minify_into(v.raw, &mut text);
+            self.text(col, &text);
+        }
+    }
+
+    /// A dynamic column: the value itself, minified.
+    pub fn dynamic(&mut self, col: usize, v: Value) {
+        if !v.is_null() {
+            json::minify_into(v.raw, self.batch.value_buf(col));
+        }
+    }
+
+    /// A bool column: JSON booleans, or the strings "true"/"false" in any case.
+    pub fn boolean(&mut self, col: usize, v: Value) {
+        let b = match v.kind {
+            Kind::Null => return,
+            Kind::Bool => v.raw == b"true",
+            Kind::String => {
+                let s = &v.raw[1..v.raw.len() - 1];
+                if s.eq_ignore_ascii_case(b"true") {
+                    true
+                } else if s.eq_ignore_ascii_case(b"false") {
+                    false
+                } else {
+                    return self.note("invalid_bool", col);
+                }
+            }
+            _ => return self.note("invalid_bool", col),
+        };
+        let out = self.batch.value_buf(col);
+        out.extend_from_slice(if b { b"true" } else { b"false" });
+    }
+
+    /// A datetime column from an ISO 8601 string, passed through as AWS wrote it.
+    pub fn datetime(&mut self, col: usize, v: Value) {
+        match v.kind {
+            Kind::Null => {}
+            Kind::String if is_iso8601(&v.raw[1..v.raw.len() - 1]) => {
+                self.batch.value_buf(col).extend_from_slice(v.raw);
+            }
+            _ => self.note("invalid_datetime", col),
+        }
+    }
+
+    /// An int column from a number, truncated toward zero (GuardDuty severity 8.9 is 8).
+    pub fn int_truncated(&mut self, col: usize, v: Value) {
+        let text = match v.kind {
+            Kind::Null => return,
+            Kind::Number => v.raw,
+            Kind::String => &v.raw[1..v.raw.len() - 1],
+            _ => return self.note("invalid_int", col),
+        };
+        let parsed = std::str::from_utf8(text)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|f| f.is_finite() && f.trunc() >= i32::MIN as f64 && f.trunc() <= i32::MAX as f64);
+        match parsed {
+            Some(f) => {
+                let mut buf = itoa_buf(f.trunc() as i64);
+                self.batch.value_buf(col).extend_from_slice(buf.as_bytes_mut());
+            }
+            None => self.note("invalid_int", col),
+        }
+    }
+}
+
+/// Small integer formatting without allocation.
+pub(crate) struct IntText {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl IntText {
+    pub fn as_bytes_mut(&mut self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+pub(crate) fn itoa_buf(v: i64) -> IntText {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let neg = v < 0;
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    IntText { buf, start: i }
+}
+
+/// Whether `s` is an ISO 8601 date-time that Azure accepts. The common AWS shapes
+/// (`2014-03-06T21:22:54Z`, with optional fractional seconds) are checked field by field
+/// with `time`'s calendar validation; anything else goes to `time`'s RFC 3339 parser.
+pub fn is_iso8601(s: &[u8]) -> bool {
+    fn num(s: &[u8]) -> Option<u32> {
+        let mut v = 0u32;
+        for &c in s {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (c - b'0') as u32;
+        }
+        Some(v)
+    }
+    let fast = || -> Option<bool> {
+        if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' {
+            return None;
+        }
+        let frac_ok = match &s[19..] {
+            b"Z" => true,
+            [b'.', rest @ .., b'Z'] => !rest.is_empty() && rest.iter().all(u8::is_ascii_digit),
+            _ => return None,
+        };
+        let year = num(&s[0..4])? as i32;
+        let month = time::Month::try_from(num(&s[5..7])? as u8).ok()?;
+        let day = num(&s[8..10])? as u8;
+        let date = time::Date::from_calendar_date(year, month, day).is_ok();
+        let t = time::Time::from_hms(num(&s[11..13])? as u8, num(&s[14..16])? as u8, num(&s[17..19])? as u8).is_ok();
+        Some(frac_ok && date && t)
+    };
+    match fast() {
+        Some(ok) => ok,
+        None => std::str::from_utf8(s).is_ok_and(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601() {
+        assert!(is_iso8601(b"2014-03-06T21:22:54Z"));
+        assert!(is_iso8601(b"2017-04-21T20:47:57.395Z"));
+        assert!(is_iso8601(b"2017-04-21T20:47:57+02:00"));
+        assert!(!is_iso8601(b"2022-02-30T00:00:00Z"));
+        assert!(!is_iso8601(b"2022-02-10T24:00:00Z"));
+        assert!(!is_iso8601(b"Jul 19, 2023 9:25:09 PM"));
+        assert!(!is_iso8601(b""));
+        assert!(!is_iso8601(b"2014-03-06T21:22:54.Z"));
+    }
+
+    #[test]
+    fn char_boundary() {
+        let s = "aé".as_bytes(); // é is two bytes
+        assert_eq!(floor_char_boundary(s, 2), 1);
+        assert_eq!(floor_char_boundary(s, 3), 3);
+    }
+
+    #[test]
+    fn ints() {
+        assert_eq!(itoa_buf(-120).as_bytes_mut(), b"-120");
+        assert_eq!(itoa_buf(0).as_bytes_mut(), b"0");
+        assert_eq!(itoa_buf(i64::MIN).as_bytes_mut(), b"-9223372036854775808");
+    }
+}
