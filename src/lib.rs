@@ -3,3 +3,5 @@ pub mod batch;
 pub mod json;
 pub mod stats;
 pub mod table;
+pub mod decode;
+pub mod frame;

@@ -1,0 +1,341 @@
+//! Splits JSON by structure without parsing values: a byte loop tracking strings (skipped
+//! with `memchr`) and nesting depth (a counter, so depth costs nothing and cannot overflow a
+//! stack). Records are validated later, one by one, by the mapper.
+//!
+//! Two modes:
+//! - [`Mode::Records`]: one JSON document; the records are the elements of its top-level
+//!   `Records` array (CloudTrail). The key may come after other keys, the document may be
+//!   pretty-printed, and a document without the key is reported as [`End::NoRecords`] (digest
+//!   files). Bytes outside `Records` are scanned and released.
+//! - [`Mode::Values`]: a sequence of top-level values, separated by whitespace or not at all
+//!   (GuardDuty JSON Lines, Firehose's concatenated objects). Because JSON Lines puts one
+//!   record per line, a line that starts with `{` while a value is still open means the open
+//!   value was broken: it is cut there (the mapper will reject it) and splitting resumes, so
+//!   one bad line does not swallow the good lines after it.
+
+use memchr::{memchr2, memchr3};
+
+use super::{End, FrameError, Span, Splitter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Records,
+    Values,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    BeforeDoc,
+    InDoc,
+    AfterDoc,
+}
+
+pub struct JsonSplitter {
+    mode: Mode,
+    pos: usize,
+    in_str: bool,
+    depth: u32,
+    phase: Phase,
+    /// Inside the top-level object, the next string is a key.
+    expect_key: bool,
+    key_start: Option<usize>,
+    value_is_records: bool,
+    in_records: bool,
+    saw_records: bool,
+    elem_start: Option<usize>,
+    elem_scalar: bool,
+    skipping: bool,
+    skipped: u64,
+    prev_newline: bool,
+    trailing_at: Option<usize>,
+    /// Bytes released before `buf[0]`, for error offsets.
+    base: u64,
+}
+
+impl JsonSplitter {
+    pub fn new(mode: Mode) -> Self {
+        JsonSplitter {
+            mode,
+            pos: 0,
+            in_str: false,
+            depth: 0,
+            phase: if mode == Mode::Values { Phase::InDoc } else { Phase::BeforeDoc },
+            expect_key: false,
+            key_start: None,
+            value_is_records: false,
+            in_records: mode == Mode::Values,
+            saw_records: false,
+            elem_start: None,
+            elem_scalar: false,
+            skipping: false,
+            skipped: 0,
+            prev_newline: false,
+            trailing_at: None,
+            base: 0,
+        }
+    }
+
+    /// Depth at which the records are.
+    fn elem_depth(&self) -> u32 {
+        match self.mode {
+            Mode::Records => 2,
+            Mode::Values => 0,
+        }
+    }
+
+    fn at_elem_level(&self) -> bool {
+        self.in_records && self.depth == self.elem_depth()
+    }
+
+    fn emit(&mut self, end: usize, out: &mut Vec<Span>) {
+        if let Some(start) = self.elem_start.take() {
+            if self.skipping {
+                out.push(Span::Oversized {
+                    bytes: self.skipped + (end - start) as u64,
+                });
+                self.skipping = false;
+                self.skipped = 0;
+            } else {
+                out.push(Span::Record {
+                    start: start as u32,
+                    end: end as u32,
+                });
+            }
+        }
+        self.elem_scalar = false;
+    }
+
+    fn start_elem(&mut self, at: usize, scalar: bool) {
+        if self.elem_start.is_none() {
+            self.elem_start = Some(at);
+            self.elem_scalar = scalar;
+        }
+    }
+
+    fn abs(&self, at: usize) -> u64 {
+        self.base + at as u64
+    }
+}
+
+impl Splitter for JsonSplitter {
+    fn scan(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<(), FrameError> {
+        let values = self.mode == Mode::Values;
+        while self.pos < buf.len() {
+            if self.in_str {
+                let rest = &buf[self.pos..];
+                let hit = if values {
+                    memchr3(b'"', b'\\', b'\n', rest)
+                } else {
+                    memchr2(b'"', b'\\', rest)
+                };
+                let Some(i) = hit else {
+                    self.pos = buf.len();
+                    break;
+                };
+                let at = self.pos + i;
+                match buf[at] {
+                    b'\\' => {
+                        if at + 1 >= buf.len() {
+                            // The escaped byte has not arrived yet.
+                            self.pos = at;
+                            break;
+                        }
+                        self.pos = at + 2;
+                    }
+                    b'\n' => {
+                        // A raw newline is never inside a valid JSON string: in JSON Lines the
+                        // line is broken. Resume at the next line.
+                        self.in_str = false;
+                        self.pos = at;
+                    }
+                    _ => {
+                        self.in_str = false;
+                        self.pos = at + 1;
+                        if let Some(ks) = self.key_start.take() {
+                            self.value_is_records = &buf[ks..at] == b"Records";
+                            self.expect_key = false;
+                        } else if self.at_elem_level() && !self.elem_scalar {
+                            self.emit(at + 1, out);
+                        }
+                    }
+                }
+                continue;
+            }
+            let at = self.pos;
+            let b = buf[at];
+            self.pos += 1;
+            if values && self.prev_newline && b == b'{' && self.depth > 0 {
+                // Resynchronise at a line that starts a new object.
+                self.emit(at - 1, out);
+                self.depth = 0;
+            }
+            self.prev_newline = b == b'\n';
+            if self.phase == Phase::AfterDoc {
+                if !b.is_ascii_whitespace() && self.trailing_at.is_none() {
+                    self.trailing_at = Some(at);
+                }
+                continue;
+            }
+            match b {
+                b'"' => {
+                    if self.phase == Phase::BeforeDoc {
+                        return Err(FrameError::NotAnObject('"'));
+                    }
+                    if self.elem_scalar && self.at_elem_level() {
+                        self.emit(at, out);
+                    }
+                    self.in_str = true;
+                    if self.mode == Mode::Records && self.depth == 1 && self.expect_key {
+                        self.key_start = Some(at + 1);
+                    } else if self.at_elem_level() {
+                        self.start_elem(at, false);
+                    }
+                }
+                b'{' | b'[' => {
+                    if self.phase == Phase::BeforeDoc {
+                        if b != b'{' {
+                            return Err(FrameError::NotAnObject('['));
+                        }
+                        self.phase = Phase::InDoc;
+                        self.expect_key = true;
+                        self.depth = 1;
+                        continue;
+                    }
+                    if self.elem_scalar && self.at_elem_level() {
+                        self.emit(at, out);
+                    }
+                    if self.mode == Mode::Records && self.depth == 1 && self.value_is_records && b == b'[' {
+                        self.in_records = true;
+                        self.saw_records = true;
+                    } else if self.at_elem_level() {
+                        self.start_elem(at, false);
+                    }
+                    self.depth += 1;
+                }
+                b'}' | b']' => {
+                    if self.elem_scalar && self.at_elem_level() {
+                        self.emit(at, out);
+                    }
+                    if self.depth == 0 {
+                        if values {
+                            // A stray closer between records: report it as a bad record.
+                            out.push(Span::Record {
+                                start: at as u32,
+                                end: at as u32 + 1,
+                            });
+                            continue;
+                        }
+                        return Err(FrameError::Unbalanced(b as char, self.abs(at)));
+                    }
+                    self.depth -= 1;
+                    if self.at_elem_level() {
+                        self.emit(at + 1, out);
+                    } else if self.mode == Mode::Records {
+                        if self.depth == 1 && self.in_records {
+                            self.in_records = false;
+                            self.value_is_records = false;
+                        } else if self.depth == 0 {
+                            self.phase = Phase::AfterDoc;
+                        }
+                    }
+                }
+                b',' => {
+                    if self.elem_scalar && self.at_elem_level() {
+                        self.emit(at, out);
+                    }
+                    if self.mode == Mode::Records && self.depth == 1 {
+                        self.expect_key = true;
+                        self.value_is_records = false;
+                    }
+                }
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    if self.elem_scalar && self.at_elem_level() {
+                        self.emit(at, out);
+                    }
+                }
+                b':' => {}
+                _ => {
+                    if self.phase == Phase::BeforeDoc {
+                        return Err(FrameError::NotAnObject(b as char));
+                    }
+                    if self.at_elem_level() {
+                        self.start_elem(at, true);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_from(&self) -> usize {
+        let mut keep = self.pos;
+        if let Some(e) = self.elem_start {
+            keep = keep.min(e);
+        }
+        if let Some(k) = self.key_start {
+            keep = keep.min(k.saturating_sub(1));
+        }
+        keep
+    }
+
+    fn rebase(&mut self, n: usize) {
+        self.pos = self.pos.saturating_sub(n);
+        self.base += n as u64;
+        self.elem_start = self.elem_start.map(|s| s.saturating_sub(n));
+        self.key_start = self.key_start.map(|s| s.saturating_sub(n));
+        self.trailing_at = self.trailing_at.map(|s| s.saturating_sub(n));
+    }
+
+    fn skip_current(&mut self) -> (usize, usize) {
+        let from = self.keep_from();
+        if let Some(start) = self.elem_start {
+            self.skipped += (self.pos - start) as u64;
+            self.skipping = true;
+            self.elem_start = Some(from);
+        }
+        // A gigantic key is garbage: forget it rather than buffer it.
+        self.key_start = None;
+        self.value_is_records = false;
+        let dropped = self.pos - from;
+        self.base += dropped as u64;
+        self.pos = from;
+        (from, dropped)
+    }
+
+    fn finish(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<End, FrameError> {
+        self.key_start = None;
+        self.pos = buf.len();
+        if self.mode == Mode::Values {
+            if self.elem_scalar && !self.in_str {
+                self.emit(buf.len(), out);
+            } else if self.elem_start.is_some() {
+                // The last value never closed: hand it on as a record; the mapper rejects it
+                // (and retries its lines one by one).
+                self.emit(buf.len(), out);
+            }
+            return Ok(End::Complete);
+        }
+        match self.phase {
+            Phase::BeforeDoc => {
+                if buf.iter().all(u8::is_ascii_whitespace) {
+                    Err(FrameError::Truncated(self.abs(buf.len())))
+                } else {
+                    Err(FrameError::NotAnObject(' '))
+                }
+            }
+            Phase::InDoc => {
+                self.elem_start = None;
+                Err(FrameError::Truncated(self.abs(buf.len())))
+            }
+            Phase::AfterDoc => {
+                if let Some(t) = self.trailing_at {
+                    Err(FrameError::TrailingData(self.abs(t)))
+                } else if self.saw_records {
+                    Ok(End::Complete)
+                } else {
+                    Ok(End::NoRecords)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Framing: cutting the decompressed stream of one object into records without materialising
+//! the object, and handing the records on in chunks.
+//!
+//! A [`Splitter`] knows one format's record boundaries and scans incrementally (it resumes
+//! where the last read ended, so a record may straddle any number of reads). The [`Framer`]
+//! drives it: it reads into one buffer, and once the complete records in it reach the chunk
+//! size it moves them out as a [`Chunk`] (the buffer itself, no copy) and keeps only the
+//! partial record at the end. Memory per object is therefore about one chunk plus the
+//! largest record, whatever the object's size; a record above the record limit is skipped
+//! while it streams past and reported, never buffered.
+//!
+//! Faults end the object but not what was read before them: the framer emits every complete
+//! record it has before it returns the error.
+
+mod json;
+mod lines;
+
+use std::io::{self, Read};
+
+pub use json::{JsonSplitter, Mode as JsonMode};
+pub use lines::LineSplitter;
+
+/// One unit of framed output: either a record's byte span or a record that was too large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Record { start: u32, end: u32 },
+    Oversized { bytes: u64 },
+}
+
+/// Complete records cut from one object, in order.
+#[derive(Debug)]
+pub struct Chunk {
+    pub data: Vec<u8>,
+    pub spans: Vec<Span>,
+    /// Ordinal of the first record in the object (for dead-letter positions).
+    pub first_record: u64,
+    /// Offset of `data[0]` in the decompressed object.
+    pub offset: u64,
+}
+
+/// How an object's framing ended without a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Complete,
+    /// A JSON document without the `Records` key (a CloudTrail digest or another document).
+    NoRecords,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("reading the object failed: {0}")]
+    Read(#[from] io::Error),
+    #[error("the object is not a JSON object (starts with '{0}')")]
+    NotAnObject(char),
+    #[error("the object ends in the middle of a JSON value (at byte {0})")]
+    Truncated(u64),
+    #[error("unexpected data after the JSON document at byte {0}")]
+    TrailingData(u64),
+    #[error("unbalanced '{0}' at byte {1}")]
+    Unbalanced(char, u64),
+}
+
+impl FrameError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            FrameError::Read(e) if e.kind() == io::ErrorKind::UnexpectedEof => "truncated_object",
+            FrameError::Read(e) if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::InvalidInput => {
+                "corrupt_compression"
+            }
+            FrameError::Read(_) => "read_error",
+            FrameError::NotAnObject(_) => "not_json",
+            FrameError::Truncated(_) => "truncated_json",
+            FrameError::TrailingData(_) => "trailing_data",
+            FrameError::Unbalanced(..) => "invalid_json",
+        }
+    }
+
+    /// Whether the fault is in the object itself (dead-letter it) rather than in getting it
+    /// (retry later).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            FrameError::Read(e) => matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
+            ),
+            _ => true,
+        }
+    }
+}
+
+/// A format's record boundaries. Offsets are positions in the framer's buffer.
+pub trait Splitter {
+    /// Scans `buf` from where the last call stopped; pushes completed records to `out`.
+    fn scan(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<(), FrameError>;
+    /// The first byte that must be kept: the start of a record or key in progress, else the
+    /// scan position. Everything before it may be released.
+    fn keep_from(&self) -> usize;
+    /// The buffer's first `n` bytes were released.
+    fn rebase(&mut self, n: usize);
+    /// The record in progress is too large: skip the rest of it. Returns the range of scanned
+    /// bytes `(from, len)` the framer must drop from its buffer.
+    fn skip_current(&mut self) -> (usize, usize);
+    /// The stream ended; `buf` holds the unreleased bytes.
+    fn finish(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<End, FrameError>;
+}
+
+pub struct Limits {
+    /// Emit a chunk once its complete records reach this many bytes.
+    pub chunk_bytes: usize,
+    /// Records above this size are skipped and reported.
+    pub max_record_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            chunk_bytes: 1 << 20,
+            max_record_bytes: 8 << 20,
+        }
+    }
+}
+
+const READ_BYTES: usize = 128 * 1024;
+
+/// Reads `reader` to the end, cutting it with `splitter` and handing chunks to `emit`. `emit`
+/// returns `false` to stop early (shutdown).
+pub fn frame<R: Read, S: Splitter>(
+    mut reader: R,
+    splitter: &mut S,
+    limits: &Limits,
+    bytes_read: &mut dyn FnMut(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<End, FrameError> {
+    let mut buf: Vec<u8> = Vec::with_capacity(limits.chunk_bytes + 2 * READ_BYTES);
+    let mut spans: Vec<Span> = Vec::new();
+    let mut offset = 0u64; // of buf[0] in the object
+    let mut next_record = 0u64;
+
+    // Moves the complete records out as a chunk, keeping the unfinished tail.
+    let mut flush = |buf: &mut Vec<u8>, spans: &mut Vec<Span>, splitter: &mut S, offset: &mut u64, all: bool| -> bool {
+        if spans.is_empty() {
+            return true;
+        }
+        // Cut after the last complete record (records in progress start later), or after
+        // everything at the end of the stream.
+        let cut = if all {
+            buf.len()
+        } else {
+            spans
+                .iter()
+                .rev()
+                .find_map(|s| match s {
+                    Span::Record { end, .. } => Some(*end as usize),
+                    Span::Oversized { .. } => None,
+                })
+                .unwrap_or(0)
+        };
+        let mut rest = Vec::with_capacity(limits.chunk_bytes + 2 * READ_BYTES);
+        rest.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
+        let data = std::mem::replace(buf, rest);
+        let n = spans.len() as u64;
+        let chunk = Chunk {
+            data,
+            spans: std::mem::take(spans),
+            first_record: next_record,
+            offset: *offset,
+        };
+        next_record += n;
+        *offset += cut as u64;
+        splitter.rebase(cut);
+        emit(chunk)
+    };
+
+    loop {
+        let n = match reader.by_ref().take(READ_BYTES as u64).read_to_end(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Keep what was complete before the fault.
+                let _ = splitter.scan(&buf, &mut spans);
+                flush(&mut buf, &mut spans, splitter, &mut offset, false);
+                return Err(e.into());
+            }
+        };
+        bytes_read(n as u64);
+        if n == 0 {
+            let end = splitter.finish(&buf, &mut spans);
+            flush(&mut buf, &mut spans, splitter, &mut offset, true);
+            return end;
+        }
+        let before = spans.len();
+        let scanned = splitter.scan(&buf, &mut spans);
+        // Records that completed within one read were never seen in progress: check them here.
+        for sp in &mut spans[before..] {
+            if let Span::Record { start, end } = *sp {
+                if (end - start) as usize > limits.max_record_bytes {
+                    *sp = Span::Oversized {
+                        bytes: (end - start) as u64,
+                    };
+                }
+            }
+        }
+        if let Err(e) = scanned {
+            flush(&mut buf, &mut spans, splitter, &mut offset, false);
+            return Err(e);
+        }
+        let complete_bytes = spans
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Span::Record { end, .. } => Some(*end as usize),
+                _ => None,
+            })
+            .unwrap_or(0);
+        if complete_bytes >= limits.chunk_bytes || spans.len() >= 65_536 {
+            if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
+                return Ok(End::Complete);
+            }
+        }
+        let keep = splitter.keep_from();
+        if buf.len() - keep > limits.max_record_bytes {
+            if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
+                return Ok(End::Complete);
+            }
+            let (from, len) = splitter.skip_current();
+            buf.drain(from..from + len);
+        } else if spans.is_empty() && keep > limits.chunk_bytes {
+            // Nothing complete and nothing to keep before `keep` (e.g. a digest's logFiles):
+            // release it.
+            buf.drain(..keep);
+            offset += keep as u64;
+            splitter.rebase(keep);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

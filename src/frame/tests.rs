@@ -1,0 +1,121 @@
+use super::*;
+
+/// Frames `input` with reads of `step` bytes and a tiny chunk size, so records straddle reads
+/// and chunks everywhere; returns the records as strings.
+fn run<S: Splitter>(mut s: S, input: &[u8], step: usize, max_record: usize) -> (Vec<String>, Result<End, String>) {
+    struct Slow<'a>(&'a [u8], usize);
+    impl Read for Slow<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let limits = Limits {
+        chunk_bytes: 7,
+        max_record_bytes: max_record,
+    };
+    let mut got = Vec::new();
+    let mut next = 0u64;
+    let end = frame(Slow(input, step), &mut s, &limits, &mut |_| {}, &mut |c: Chunk| {
+        assert_eq!(c.first_record, next);
+        next += c.spans.len() as u64;
+        for sp in &c.spans {
+            match *sp {
+                Span::Record { start, end } => {
+                    got.push(String::from_utf8_lossy(&c.data[start as usize..end as usize]).into_owned())
+                }
+                Span::Oversized { bytes } => got.push(format!("<oversized {bytes}>")),
+            }
+        }
+        true
+    });
+    (got, end.map_err(|e| e.reason().to_string()))
+}
+
+fn every_step<S: Splitter>(new: impl Fn() -> S, input: &str, max_record: usize) -> (Vec<String>, Result<End, String>) {
+    let first = run(new(), input.as_bytes(), input.len().max(1), max_record);
+    for step in 1..input.len().min(40) {
+        assert_eq!(run(new(), input.as_bytes(), step, max_record), first, "step {step}");
+    }
+    first
+}
+
+fn records(input: &str) -> (Vec<String>, Result<End, String>) {
+    every_step(|| JsonSplitter::new(JsonMode::Records), input, 1 << 20)
+}
+
+#[test]
+fn cloudtrail_records_any_key_order_and_layout() {
+    let (r, e) = records(r#"{"Records":[{"a":1},{"b":"x}\"]"}]}"#);
+    assert_eq!(r, vec![r#"{"a":1}"#, r#"{"b":"x}\"]"}"#]);
+    assert_eq!(e, Ok(End::Complete));
+
+    let doc = "{\n  \"other\": {\"Records\": [1]},\n  \"Records\" : [\n    { \"a\" : [1, {\"b\":2}] } ,\n    {}\n  ],\n  \"z\": \"Records\"\n}\n";
+    let (r, e) = records(doc);
+    assert_eq!(r, vec!["{ \"a\" : [1, {\"b\":2}] }", "{}"]);
+    assert_eq!(e, Ok(End::Complete));
+
+    // Non-object elements are handed on (the mapper rejects them, the others go on).
+    let (r, _) = records(r#"{"Records":[1, "s", null, [2], {"x":true}]}"#);
+    assert_eq!(r, vec!["1", "\"s\"", "null", "[2]", r#"{"x":true}"#]);
+}
+
+#[test]
+fn cloudtrail_document_faults() {
+    assert_eq!(records(r#"{"logFiles":[{"s3Object":"a"}],"x":null}"#).1, Ok(End::NoRecords));
+    assert_eq!(records(r#"{"Records":[]}"#), (vec![], Ok(End::Complete)));
+    let (r, e) = records(r#"{"Records":[{"a":1},{"b":"#);
+    assert_eq!(r, vec![r#"{"a":1}"#]);
+    assert_eq!(e, Err("truncated_json".into()));
+    assert_eq!(records(r#"[{"a":1}]"#).1, Err("not_json".into()));
+    assert_eq!(records("hello").1, Err("not_json".into()));
+    assert_eq!(records("").1, Err("truncated_json".into()));
+    let (r, e) = records(r#"{"Records":[{"a":1}]} trailing"#);
+    assert_eq!(r, vec![r#"{"a":1}"#]);
+    assert_eq!(e, Err("trailing_data".into()));
+}
+
+#[test]
+fn oversized_records_are_skipped_while_streaming() {
+    let big = "x".repeat(300);
+    let doc = format!(r#"{{"Records":[{{"a":1}},{{"big":"{big}"}},{{"c":3}}]}}"#);
+    let (r, e) = every_step(|| JsonSplitter::new(JsonMode::Records), &doc, 64);
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0], r#"{"a":1}"#);
+    assert!(r[1].starts_with("<oversized "), "{}", r[1]);
+    assert_eq!(r[2], r#"{"c":3}"#);
+    assert_eq!(e, Ok(End::Complete));
+}
+
+fn values(input: &str) -> Vec<String> {
+    let (r, e) = every_step(|| JsonSplitter::new(JsonMode::Values), input, 1 << 20);
+    assert_eq!(e, Ok(End::Complete));
+    r
+}
+
+#[test]
+fn guardduty_lines_and_concatenated_objects() {
+    assert_eq!(
+        values("{\"a\":1}\r\n\r\n{\"b\":{\"c\":[]}}{\"d\":2}\n  {\n \"e\": 3\n}\n"),
+        vec![r#"{"a":1}"#, r#"{"b":{"c":[]}}"#, r#"{"d":2}"#, "{\n \"e\": 3\n}"]
+    );
+    // A broken line does not swallow the next ones.
+    assert_eq!(
+        values("{\"a\":1\n{\"b\":2}\n{\"c\":\"unterminated\n{\"d\":4}\n"),
+        vec!["{\"a\":1", r#"{"b":2}"#, "{\"c\":\"unterminated", r#"{"d":4}"#]
+    );
+    assert_eq!(values("{\"a\":1}\n{\"b\":"), vec![r#"{"a":1}"#, "{\"b\":"]);
+    assert_eq!(values("garbage\n{\"a\":1}"), vec!["garbage", r#"{"a":1}"#]);
+}
+
+#[test]
+fn lines_strip_crlf_and_blank_lines() {
+    let (r, e) = every_step(LineSplitter::new, "h1 h2\r\n\r\n1 2\n   \n3  4\n5 6", 1 << 20);
+    assert_eq!(r, vec!["h1 h2", "1 2", "3  4", "5 6"]);
+    assert_eq!(e, Ok(End::Complete));
+    let long = format!("a b\n{}\nc d\n", "z".repeat(100));
+    let (r, _) = every_step(LineSplitter::new, &long, 30);
+    assert_eq!(r, vec!["a b".to_string(), "<oversized 100>".into(), "c d".into()]);
+}
