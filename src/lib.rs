@@ -1,7 +1,19 @@
+//! logferry moves AWS security logs (CloudTrail, GuardDuty, VPC Flow Logs) into the Microsoft
+//! Sentinel tables `AWSCloudTrail`, `AWSGuardDuty` and `AWSVPCFlow`.
+//!
+//! The modules follow the pipeline: [`source`] -> [`decode`] -> [`frame`] -> [`table`] (map)
+//! -> [`batch`] -> [`sink`], joined by [`pipeline`], with [`ack`] deciding when an object is
+//! finished. [`json`] is the JSON cursor the mappers read records with.
+
 pub mod ack;
 pub mod batch;
-pub mod json;
-pub mod stats;
-pub mod table;
+pub mod bench;
 pub mod decode;
 pub mod frame;
+pub mod json;
+pub mod pipeline;
+pub mod route;
+pub mod sink;
+pub mod source;
+pub mod stats;
+pub mod table;

@@ -1,1 +1,209 @@
-fn main(){}
+//! The `logferry` command line: parse arguments, build the pipeline, run a command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use logferry::frame::Limits;
+use logferry::pipeline::{self, BatchSettings, Settings};
+use logferry::route::{Router, Rule};
+use logferry::sink::dead_letter::DeadLetters;
+use logferry::sink::dir::DirSink;
+use logferry::source::dir::DirSource;
+use logferry::table::Table;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "logferry", version, about = "Moves AWS security logs (CloudTrail, GuardDuty, VPC Flow Logs) into Microsoft Sentinel tables.")]
+struct Cli {
+    /// Log format: auto (human on a terminal, JSON otherwise), human or json. Log level from RUST_LOG (default info).
+    #[arg(long, global = true, default_value = "auto", env = "LOGFERRY_LOG_FORMAT", value_parser = ["auto", "human", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read objects from a source, map them to Sentinel rows, and deliver request bodies to a sink.
+    Run(RunArgs),
+    /// Measure each stage and the whole CPU path on a generated corpus, next to the codec floor.
+    Bench(logferry::bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Where objects come from. `dir:PATH`: every file under PATH, its key the path relative to PATH (a local copy of a bucket).
+    #[arg(long, env = "LOGFERRY_SOURCE")]
+    source: String,
+    /// Where request bodies go. `dir:OUT`: writes OUT/<Table>/*.json.gz, exactly the bodies the Azure sink would send.
+    #[arg(long, env = "LOGFERRY_SINK")]
+    sink: String,
+    /// Dead-letter directory (zstd NDJSON of rejected records and objects with their reason). Default: OUT/dead-letters for a dir sink.
+    #[arg(long, env = "LOGFERRY_DEAD_LETTERS")]
+    dead_letters: Option<PathBuf>,
+    /// CPU worker threads (decode, frame, map, encode, gzip). Default: all cores.
+    #[arg(long, env = "LOGFERRY_THREADS")]
+    threads: Option<usize>,
+    /// Largest request body in bytes of uncompressed JSON (the Logs Ingestion API allows 1 MiB).
+    #[arg(long, env = "LOGFERRY_MAX_REQUEST_BYTES", default_value_t = 1_048_576)]
+    max_request_bytes: usize,
+    /// gzip level of request bodies, 0-9. 1 gives the most rows per second per core (see README).
+    #[arg(long, env = "LOGFERRY_GZIP_LEVEL", default_value_t = 1)]
+    gzip_level: u32,
+    /// Route objects by key: PREFIX=TYPE, or ^REGEX=TYPE; TYPE is cloudtrail, guardduty, vpcflow or skip. Repeatable; checked in order before the AWS key layout.
+    #[arg(long = "route", env = "LOGFERRY_ROUTE", value_delimiter = ',')]
+    routes: Vec<String>,
+    /// Treat every object of the source as this type (cloudtrail, guardduty or vpcflow) instead of routing by key.
+    #[arg(long = "type", env = "LOGFERRY_TYPE")]
+    pinned: Option<String>,
+    /// Records larger than this (decompressed bytes) are dead-lettered without being buffered.
+    #[arg(long, env = "LOGFERRY_MAX_RECORD_BYTES", default_value_t = 8 << 20)]
+    max_record_bytes: usize,
+    /// Records are handed between threads in chunks of about this many decompressed bytes.
+    #[arg(long, env = "LOGFERRY_CHUNK_BYTES", default_value_t = 1 << 20)]
+    chunk_bytes: usize,
+    /// A batch that is not full is sent after this many milliseconds.
+    #[arg(long, env = "LOGFERRY_LINGER_MS", default_value_t = 1000)]
+    linger_ms: u64,
+    /// Also write the run summary as JSON to this file.
+    #[arg(long, env = "LOGFERRY_SUMMARY_JSON")]
+    summary_json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A configuration error: reported with exit code 2.
+struct UsageError(anyhow::Error);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Bench(args) => logferry::bench::run(&args).map_err(Failure::Runtime),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::Usage(UsageError(e))) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(UsageError),
+    Runtime(anyhow::Error),
+}
+
+impl From<UsageError> for Failure {
+    fn from(e: UsageError) -> Self {
+        Failure::Usage(e)
+    }
+}
+
+fn usage<T>(r: anyhow::Result<T>) -> Result<T, UsageError> {
+    r.map_err(UsageError)
+}
+
+fn init_logging(format: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match format {
+        "json" => true,
+        "human" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
+    if !(1024..=1_048_576).contains(&args.max_request_bytes) {
+        bail!("--max-request-bytes must be between 1024 and 1048576 (the API's limit), not {}", args.max_request_bytes);
+    }
+    if args.gzip_level > 9 {
+        bail!("--gzip-level must be 0-9, not {}", args.gzip_level);
+    }
+    if args.threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    if args.chunk_bytes < 4096 || args.max_record_bytes < 1024 {
+        bail!("--chunk-bytes must be at least 4096 and --max-record-bytes at least 1024");
+    }
+    let rules = args
+        .routes
+        .iter()
+        .map(|r| r.parse::<Rule>().context("--route"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pinned = match &args.pinned {
+        None => None,
+        Some(t) => Some(Table::from_short(t).with_context(|| {
+            format!("--type '{t}' is not a log type: use cloudtrail, guardduty or vpcflow")
+        })?),
+    };
+    Ok(Settings {
+        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        batch: BatchSettings {
+            max_request_bytes: args.max_request_bytes,
+            gzip_level: args.gzip_level,
+        },
+        limits: Limits {
+            chunk_bytes: args.chunk_bytes,
+            max_record_bytes: args.max_record_bytes,
+        },
+        linger: Duration::from_millis(args.linger_ms),
+        router: Router { rules, pinned },
+    })
+}
+
+fn spec<'a>(flag: &str, value: &'a str, kinds: &[&str]) -> anyhow::Result<(&'a str, &'a str)> {
+    match value.split_once(':') {
+        Some((kind, rest)) if kinds.contains(&kind) && !rest.is_empty() => Ok((kind, rest)),
+        Some((kind, _)) if matches!(kind, "sqs" | "s3" | "lookup" | "azure") => bail!(
+            "{flag} '{value}': the {kind} connector is not in this build yet; use {}",
+            kinds.iter().map(|k| format!("{k}:PATH")).collect::<Vec<_>>().join(" or ")
+        ),
+        _ => bail!(
+            "{flag} '{value}' is not understood: use {}",
+            kinds.iter().map(|k| format!("{k}:PATH")).collect::<Vec<_>>().join(" or ")
+        ),
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, Failure> {
+    let settings = usage(settings(&args))?;
+    let (_, src_path) = usage(spec("--source", &args.source, &["dir"]))?;
+    let (_, out_path) = usage(spec("--sink", &args.sink, &["dir"]))?;
+    let mut source = usage(DirSource::new(src_path.as_ref()).context("--source"))?;
+    let out = PathBuf::from(out_path);
+    let sink = DirSink::new(&out).map_err(|e| Failure::Runtime(e.into()))?;
+    let dead_dir = args.dead_letters.clone().unwrap_or_else(|| out.join("dead-letters"));
+    let dead = Arc::new(DeadLetters::new(&dead_dir));
+    let summary = pipeline::run(&mut source, &settings, Box::new(sink), dead, !args.quiet);
+    println!("{summary}");
+    if let Some(path) = &args.summary_json {
+        let json = serde_json::to_vec_pretty(&summary).map_err(|e| Failure::Runtime(e.into()))?;
+        std::fs::write(path, json)
+            .with_context(|| format!("writing --summary-json {}", path.display()))
+            .map_err(Failure::Runtime)?;
+    }
+    Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,218 @@
+//! The CPU work on records, owned by one worker thread: map each record of a chunk into that
+//! table's open batch, seal batches that reach the request limit, encode and gzip them. Every
+//! worker has its own batches, so rows of many small objects share requests without locks.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ack::Ticket;
+use crate::batch::Batch;
+use crate::frame::{Chunk, Span};
+use crate::sink::dead_letter::DeadLetter;
+use crate::sink::Request;
+use crate::stats::Tally;
+use crate::table::{cloudtrail, guardduty, vpcflow, RecordError, Table};
+
+/// Records of one object, cut by the framer, with what mapping them needs.
+pub struct Job {
+    pub table: Table,
+    pub chunk: Chunk,
+    pub key: Arc<str>,
+    pub ticket: Option<Ticket>,
+    /// VPC: the layout of the object's header.
+    pub layout: Option<Arc<vpcflow::Layout>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSettings {
+    pub max_request_bytes: usize,
+    pub gzip_level: u32,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            max_request_bytes: 1_048_576,
+            gzip_level: 1,
+        }
+    }
+}
+
+/// Where a mapper's output goes.
+pub trait Output {
+    fn request(&mut self, req: Request);
+    fn dead_letter(&mut self, dl: DeadLetter);
+}
+
+pub struct Mapper {
+    settings: BatchSettings,
+    batches: [Batch; 3],
+    times: vpcflow::TimeCache,
+    pub tally: Tally,
+    json: Vec<u8>,
+}
+
+impl Mapper {
+    pub fn new(settings: BatchSettings) -> Self {
+        Mapper {
+            settings,
+            batches: Table::ALL.map(Batch::new),
+            times: vpcflow::TimeCache::default(),
+            tally: Tally::default(),
+            json: Vec::new(),
+        }
+    }
+
+    pub fn run(&mut self, job: Job, out: &mut dyn Output) {
+        let Job {
+            table,
+            chunk,
+            key,
+            ticket,
+            layout,
+        } = job;
+        for (i, span) in chunk.spans.iter().enumerate() {
+            let index = chunk.first_record + i as u64;
+            let (start, end) = match *span {
+                Span::Record { start, end } => (start as usize, end as usize),
+                Span::Oversized { bytes } => {
+                    self.tally.records += 1;
+                    let e = RecordError::TooLarge(bytes as usize);
+                    let mut dl = DeadLetter::new(&key, e.reason(), e.to_string());
+                    dl.table = Some(table.name().into());
+                    dl.record_index = Some(index);
+                    self.dead(dl, out);
+                    continue;
+                }
+            };
+            let rec = &chunk.data[start..end];
+            self.tally.records += 1;
+            let result = self.map_record(table, rec, layout.as_deref(), ticket.as_ref(), out);
+            if let Err(e) = result {
+                if table == Table::GuardDuty && rec.contains(&b'\n') && self.resync_lines(rec, ticket.as_ref(), out) {
+                    continue;
+                }
+                let mut dl = DeadLetter::new(&key, e.reason(), e.to_string()).with_record(rec);
+                dl.table = Some(table.name().into());
+                dl.record_index = Some(index);
+                dl.byte_offset = Some(chunk.offset + start as u64);
+                self.dead(dl, out);
+            }
+        }
+    }
+
+    fn dead(&mut self, dl: DeadLetter, out: &mut dyn Output) {
+        self.tally.dead_letters.add(&dl.reason, 1);
+        out.dead_letter(dl);
+    }
+
+    /// Maps one record into the open batch of its table, sealing the batch first when the row
+    /// does not fit.
+    fn map_record(
+        &mut self,
+        table: Table,
+        rec: &[u8],
+        layout: Option<&vpcflow::Layout>,
+        ticket: Option<&Ticket>,
+        out: &mut dyn Output,
+    ) -> Result<(), RecordError> {
+        let batch = &mut self.batches[table.index()];
+        let mapped = match table {
+            Table::CloudTrail => cloudtrail::map(rec, batch, &mut self.tally),
+            Table::GuardDuty => guardduty::map(rec, batch, &mut self.tally),
+            Table::VpcFlow => match layout {
+                Some(l) => vpcflow::map(rec, l, &mut self.times, batch, &mut self.tally),
+                None => Err(RecordError::NoFields),
+            },
+        };
+        if let Err(e) = mapped {
+            batch.rollback_row();
+            return Err(e);
+        }
+        let size = batch.pending_row_bytes();
+        if size + 2 > self.settings.max_request_bytes {
+            batch.rollback_row();
+            return Err(RecordError::RowTooLarge {
+                size,
+                limit: self.settings.max_request_bytes,
+            });
+        }
+        if !batch.fits(size, self.settings.max_request_bytes) {
+            let full = batch.split_off_committed();
+            self.seal(full, out);
+        }
+        let batch = &mut self.batches[table.index()];
+        batch.commit_row(ticket);
+        self.tally.rows[table.index()] += 1;
+        Ok(())
+    }
+
+    /// A JSON Lines record that failed may be several lines run together by a broken one:
+    /// try each line on its own. Returns whether that explained the failure (each line then
+    /// became a row or its own dead letter).
+    fn resync_lines(&mut self, rec: &[u8], ticket: Option<&Ticket>, out: &mut dyn Output) -> bool {
+        let lines: Vec<&[u8]> = rec
+            .split(|&b| b == b'\n')
+            .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+            .collect();
+        if lines.len() < 2 {
+            return false;
+        }
+        for line in lines {
+            if let Err(e) = self.map_record(Table::GuardDuty, line, None, ticket, out) {
+                let key = ticket.map(|t| t.key()).unwrap_or("");
+                let mut dl = DeadLetter::new(key, e.reason(), e.to_string()).with_record(line);
+                dl.table = Some(Table::GuardDuty.name().into());
+                self.dead(dl, out);
+            }
+        }
+        true
+    }
+
+    /// Encodes and compresses a full batch and hands it on.
+    fn seal(&mut self, mut batch: Batch, out: &mut dyn Output) {
+        if batch.is_empty() {
+            return;
+        }
+        self.json.clear();
+        batch.encode_json(0..batch.rows(), &mut self.json);
+        let body = gzip(&self.json, self.settings.gzip_level);
+        let tickets = batch.take_tickets();
+        out.request(Request {
+            table: batch.table(),
+            raw_bytes: self.json.len(),
+            body,
+            batch,
+            tickets,
+        });
+    }
+
+    /// Seals the batches whose first row waited longer than `linger`.
+    pub fn flush_older_than(&mut self, linger: Duration, out: &mut dyn Output) {
+        for t in Table::ALL {
+            let b = &self.batches[t.index()];
+            if b.opened().is_some_and(|o| o.elapsed() >= linger) {
+                let full = std::mem::replace(&mut self.batches[t.index()], Batch::new(t));
+                self.seal(full, out);
+            }
+        }
+    }
+
+    pub fn flush_all(&mut self, out: &mut dyn Output) {
+        for t in Table::ALL {
+            let full = std::mem::replace(&mut self.batches[t.index()], Batch::new(t));
+            self.seal(full, out);
+        }
+    }
+}
+
+pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::new(level),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}

@@ -1,0 +1,569 @@
+//! The pipeline: source -> workers (decode, frame, map, batch, encode, gzip) -> sink.
+//!
+//! Threads and channels, all bounded:
+//! - the source runs on the calling thread and sends objects into `objects` (capacity: a few
+//!   per worker); when workers are busy it blocks, which is the backpressure that stops
+//!   reading (and, for SQS, receiving);
+//! - `threads` workers each take an object, decode and frame it, and map its chunks. A chunk is
+//!   handed to the shared `chunks` channel only when another worker is idle, so one huge object
+//!   is spread over all cores while many small objects stay on the thread that read them
+//!   (no cross-thread traffic in the common case). When the channel is full the worker maps
+//!   the chunk itself, so no worker ever blocks on another;
+//! - one sink thread delivers the sealed requests, in order of sealing, and releases their
+//!   tickets on success.
+//!
+//! Memory is bounded by the channel capacities times the chunk size and request size, plus
+//! one read buffer and one record per object being read: it does not depend on object size.
+
+pub mod mapper;
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+
+pub use mapper::{BatchSettings, Job, Mapper, Output};
+
+use crate::ack::{AckListener, Outcome, Ticket};
+use crate::decode::{self, Encoding};
+use crate::frame::{self, End, FrameError, JsonMode, JsonSplitter, LineSplitter, Limits, Span};
+use crate::route::{Route, Router};
+use crate::sink::dead_letter::{DeadLetter, DeadLetters};
+use crate::sink::{Request, Sink};
+use crate::stats::{Stats, Tally};
+use crate::table::{vpcflow, Table};
+
+pub mod summary;
+pub use summary::Summary;
+
+/// An object to read: its key and how to open it.
+pub struct Object {
+    pub key: String,
+    pub size: Option<u64>,
+    pub open: Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send>> + Send>,
+}
+
+/// Where objects come from.
+pub trait Source {
+    /// Total bytes to read, when known up front (for progress).
+    fn total_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Hands every object to `emit`; stops early when `emit` returns false.
+    fn run(&mut self, emit: &mut dyn FnMut(Object) -> bool) -> io::Result<()>;
+}
+
+pub struct Settings {
+    pub threads: usize,
+    pub batch: BatchSettings,
+    pub limits: Limits,
+    /// A batch is sent after this long even when not full.
+    pub linger: Duration,
+    pub router: Router,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            threads: thread::available_parallelism().map_or(1, |n| n.get()),
+            batch: BatchSettings::default(),
+            limits: Limits::default(),
+            linger: Duration::from_secs(1),
+            router: Router::default(),
+        }
+    }
+}
+
+/// How reading one object ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectEnd {
+    Complete,
+    Skipped(&'static str),
+    /// A fault in the object; rows before it were shipped, the object was dead-lettered.
+    DeadLettered(&'static str),
+    /// Could not be read (transient): not acknowledged, to be retried.
+    Failed(String),
+}
+
+struct Counting<'a, R> {
+    inner: R,
+    stats: &'a Stats,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        Stats::add(&self.stats.bytes_in, n as u64);
+        Ok(n)
+    }
+}
+
+/// Decodes and frames one object, handing its records on as jobs. Faults in the object are
+/// dead-lettered here; the records read before them have already been dispatched.
+pub fn read_object(
+    table: Table,
+    key: &Arc<str>,
+    reader: impl Read,
+    ticket: Option<&Ticket>,
+    limits: &Limits,
+    stats: &Stats,
+    tally: &mut Tally,
+    dispatch: &mut dyn FnMut(Job) -> bool,
+    dead: &mut dyn FnMut(DeadLetter),
+) -> ObjectEnd {
+    let reader = Counting { inner: reader, stats };
+    let (enc, decoder) = match decode::open(reader) {
+        Ok(x) => x,
+        Err(e) => return ObjectEnd::Failed(format!("reading {key}: {e}")),
+    };
+    let Some(decoder) = decoder else {
+        debug_assert_eq!(enc, Encoding::Parquet);
+        return ObjectEnd::Skipped("parquet");
+    };
+    let mut decoded = 0u64;
+    let mut header_error: Option<String> = None;
+    let mut layout: Option<Arc<vpcflow::Layout>> = None;
+    let mut emit = |mut chunk: frame::Chunk| -> bool {
+        if table == Table::VpcFlow && layout.is_none() {
+            // The object's first line is its header.
+            let Some(pos) = chunk.spans.iter().position(|s| matches!(s, Span::Record { .. })) else {
+                return true;
+            };
+            let Span::Record { start, end } = chunk.spans[pos] else {
+                return true;
+            };
+            match vpcflow::Layout::from_header(&chunk.data[start as usize..end as usize]) {
+                Ok(l) => {
+                    for u in &l.unknown {
+                        tally.note("unknown_field", Table::VpcFlow, u);
+                    }
+                    layout = Some(l);
+                }
+                Err(e) => {
+                    header_error = Some(e.to_string());
+                    return false;
+                }
+            }
+            chunk.spans.remove(pos);
+            chunk.first_record += 1;
+        }
+        dispatch(Job {
+            table,
+            chunk,
+            key: key.clone(),
+            ticket: ticket.cloned(),
+            layout: layout.clone(),
+        })
+    };
+    let mode = match table {
+        Table::CloudTrail => Some(JsonMode::Records),
+        Table::GuardDuty => Some(JsonMode::Values),
+        Table::VpcFlow => None,
+    };
+    let mut count = |n: u64| {
+        decoded += n;
+        Stats::add(&stats.bytes_decoded, n);
+    };
+    let end = match mode {
+        Some(m) => frame::frame(decoder, &mut JsonSplitter::new(m), limits, &mut count, &mut emit),
+        None => frame::frame(decoder, &mut LineSplitter::new(), limits, &mut count, &mut emit),
+    };
+    let object_fault = |reason: &'static str, detail: String, dead: &mut dyn FnMut(DeadLetter)| {
+        let mut dl = DeadLetter::new(key, reason, detail);
+        dl.table = Some(table.name().into());
+        dead(dl);
+        ObjectEnd::DeadLettered(reason)
+    };
+    if let Some(detail) = header_error {
+        return object_fault("missing_header", detail, dead);
+    }
+    match end {
+        _ if decoded == 0 && !matches!(&end, Err(e) if !e.is_permanent()) => {
+            // A zero-byte object (or one whose compressed stream holds nothing).
+            if let Err(e) = &end {
+                if !matches!(e, FrameError::Truncated(_)) {
+                    return object_fault(e.reason(), e.to_string(), dead);
+                }
+            }
+            ObjectEnd::Skipped("empty_object")
+        }
+        Ok(End::Complete) => ObjectEnd::Complete,
+        Ok(End::NoRecords) => ObjectEnd::Skipped("no_records_key"),
+        Err(e) if e.is_permanent() => {
+            let reason = e.reason();
+            let mut dl = DeadLetter::new(key, reason, e.to_string());
+            dl.table = Some(table.name().into());
+            if let FrameError::Truncated(at) | FrameError::TrailingData(at) = e {
+                dl.byte_offset = Some(at);
+            }
+            dead(dl);
+            ObjectEnd::DeadLettered(reason)
+        }
+        Err(e) => ObjectEnd::Failed(format!("reading {key}: {e}")),
+    }
+}
+
+/// What one object gives when mapped on the calling thread: for tests, fuzzing and benches.
+pub struct Mapped {
+    pub requests: Vec<Request>,
+    pub dead_letters: Vec<DeadLetter>,
+    pub end: ObjectEnd,
+    pub tally: Tally,
+}
+
+impl Mapped {
+    /// All rows of all requests, parsed back from the request bodies.
+    pub fn rows(&self) -> Vec<serde_json::Value> {
+        let mut rows = Vec::new();
+        for r in &self.requests {
+            let mut json = Vec::new();
+            let mut d = flate2::read::GzDecoder::new(&r.body[..]);
+            if d.read_to_end(&mut json).is_ok() {
+                if let Ok(serde_json::Value::Array(a)) = serde_json::from_slice(&json) {
+                    rows.extend(a);
+                }
+            }
+        }
+        rows
+    }
+}
+
+struct Collect<'a> {
+    requests: &'a mut Vec<Request>,
+    dead: &'a mut Vec<DeadLetter>,
+}
+
+impl Output for Collect<'_> {
+    fn request(&mut self, req: Request) {
+        self.requests.push(req);
+    }
+    fn dead_letter(&mut self, dl: DeadLetter) {
+        self.dead.push(dl);
+    }
+}
+
+/// Maps one object's bytes as `table`, on the calling thread, through the same decode, frame,
+/// map, batch and encode stages as a run.
+pub fn map_object(table: Table, key: &str, bytes: &[u8], settings: BatchSettings, limits: &Limits) -> Mapped {
+    let stats = Stats::default();
+    let mut mapper = Mapper::new(settings);
+    let mut requests = Vec::new();
+    let mut dead_letters = Vec::new();
+    let key: Arc<str> = key.into();
+    let mut tally = Tally::default();
+    let end = {
+        let mut object_dead = Vec::new();
+        let end = read_object(
+            table,
+            &key,
+            bytes,
+            None,
+            limits,
+            &stats,
+            &mut tally,
+            &mut |job| {
+                mapper.run(
+                    job,
+                    &mut Collect {
+                        requests: &mut requests,
+                        dead: &mut dead_letters,
+                    },
+                );
+                true
+            },
+            &mut |dl| object_dead.push(dl),
+        );
+        dead_letters.extend(object_dead);
+        end
+    };
+    mapper.flush_all(&mut Collect {
+        requests: &mut requests,
+        dead: &mut dead_letters,
+    });
+    let mut t = std::mem::take(&mut mapper.tally);
+    t.notes.merge(&tally.notes);
+    Mapped {
+        requests,
+        dead_letters,
+        end,
+        tally: t,
+    }
+}
+
+struct Listener {
+    stats: Arc<Stats>,
+}
+
+impl AckListener for Listener {
+    fn object_done(&self, _key: &str, outcome: Outcome) {
+        match outcome {
+            Outcome::Delivered => Stats::add(&self.stats.objects_delivered, 1),
+            Outcome::Failed => Stats::add(&self.stats.objects_failed, 1),
+        }
+    }
+}
+
+struct Shared {
+    settings: BatchSettings,
+    limits: Limits,
+    linger: Duration,
+    stats: Arc<Stats>,
+    dead: Arc<DeadLetters>,
+    chunk_tx: Sender<Job>,
+    chunk_rx: Receiver<Job>,
+    idle: AtomicUsize,
+    reading: AtomicUsize,
+    abort: AtomicBool,
+}
+
+struct WorkerOut<'a> {
+    shared: &'a Shared,
+    sink_tx: &'a Sender<Request>,
+}
+
+impl Output for WorkerOut<'_> {
+    fn request(&mut self, req: Request) {
+        if let Err(e) = self.sink_tx.send(req) {
+            // The sink stopped (it failed): the rows are not delivered.
+            for t in &e.0.tickets {
+                t.fail();
+            }
+        }
+    }
+    fn dead_letter(&mut self, dl: DeadLetter) {
+        if let Err(e) = self.shared.dead.write(&dl) {
+            tracing::error!(error = %e, dir = %self.shared.dead.dir().display(), "cannot write dead letter");
+            self.shared.stats.failure("dead_letter_write");
+            self.shared.abort.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+struct Task {
+    table: Table,
+    object: Object,
+    ticket: Ticket,
+}
+
+fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
+    let mut mapper = Mapper::new(shared.settings);
+    let mut out = WorkerOut {
+        shared,
+        sink_tx: &sink_tx,
+    };
+    let mut objects_open = true;
+    loop {
+        while let Ok(job) = shared.chunk_rx.try_recv() {
+            mapper.run(job, &mut out);
+        }
+        shared.stats.merge_tally(&mut mapper.tally);
+        if !objects_open {
+            if shared.reading.load(Ordering::Acquire) == 0 && shared.chunk_rx.is_empty() {
+                break;
+            }
+            if let Ok(job) = shared.chunk_rx.recv_timeout(Duration::from_millis(5)) {
+                mapper.run(job, &mut out);
+            }
+            continue;
+        }
+        shared.idle.fetch_add(1, Ordering::AcqRel);
+        select! {
+            recv(shared.chunk_rx) -> job => {
+                shared.idle.fetch_sub(1, Ordering::AcqRel);
+                if let Ok(job) = job {
+                    mapper.run(job, &mut out);
+                }
+            }
+            recv(objects) -> task => {
+                shared.idle.fetch_sub(1, Ordering::AcqRel);
+                match task {
+                    Ok(task) => read_task(shared, task, &mut mapper, &mut out),
+                    Err(_) => objects_open = false,
+                }
+            }
+            default(shared.linger) => {
+                shared.idle.fetch_sub(1, Ordering::AcqRel);
+                mapper.flush_older_than(shared.linger, &mut out);
+            }
+        }
+        if shared.abort.load(Ordering::Relaxed) {
+            objects_open = false;
+        }
+    }
+    mapper.flush_all(&mut out);
+    shared.stats.merge_tally(&mut mapper.tally);
+}
+
+fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerOut) {
+    shared.reading.fetch_add(1, Ordering::AcqRel);
+    let Task { table, object, ticket } = task;
+    let key: Arc<str> = object.key.as_str().into();
+    let mut tally = Tally::default();
+    let mut object_dead = Vec::new();
+    let end = match (object.open)() {
+        Err(e) => ObjectEnd::Failed(format!("opening {key}: {e}")),
+        Ok(reader) => read_object(
+            table,
+            &key,
+            reader,
+            Some(&ticket),
+            &shared.limits,
+            &shared.stats,
+            &mut tally,
+            &mut |job| {
+                if shared.idle.load(Ordering::Acquire) > 0 {
+                    match shared.chunk_tx.try_send(job) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                            mapper.run(job, &mut *out)
+                        }
+                    }
+                } else {
+                    mapper.run(job, &mut *out);
+                }
+                !shared.abort.load(Ordering::Relaxed)
+            },
+            &mut |dl| object_dead.push(dl),
+        ),
+    };
+    for dl in object_dead {
+        out.dead_letter(dl);
+    }
+    mapper.tally.notes.merge(&tally.notes);
+    match end {
+        ObjectEnd::Complete => {}
+        ObjectEnd::Skipped(reason) => shared.stats.skipped(reason),
+        ObjectEnd::DeadLettered(reason) => {
+            Stats::add(&shared.stats.objects_dead_lettered, 1);
+            shared.stats.dead_letter(reason);
+        }
+        ObjectEnd::Failed(msg) => {
+            tracing::warn!("{msg}");
+            shared.stats.failure("read_error");
+            ticket.fail();
+        }
+    }
+    drop(ticket);
+    shared.reading.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Runs `source` through the pipeline into `sink`. Returns when every object was read and
+/// every request was delivered (or the run was aborted by a failure).
+pub fn run(
+    source: &mut dyn Source,
+    settings: &Settings,
+    mut sink: Box<dyn Sink>,
+    dead: Arc<DeadLetters>,
+    show_progress: bool,
+) -> Summary {
+    let started = Instant::now();
+    let stats = Arc::new(Stats::default());
+    let threads = settings.threads.max(1);
+    let (obj_tx, obj_rx) = bounded::<Task>(threads * 2);
+    let (chunk_tx, chunk_rx) = bounded::<Job>(threads);
+    let (sink_tx, sink_rx) = bounded::<Request>(threads * 2);
+    let shared = Shared {
+        settings: settings.batch,
+        limits: Limits {
+            chunk_bytes: settings.limits.chunk_bytes,
+            max_record_bytes: settings.limits.max_record_bytes,
+        },
+        linger: settings.linger,
+        stats: stats.clone(),
+        dead: dead.clone(),
+        chunk_tx,
+        chunk_rx,
+        idle: AtomicUsize::new(0),
+        reading: AtomicUsize::new(0),
+        abort: AtomicBool::new(false),
+    };
+    let listener: Arc<dyn AckListener> = Arc::new(Listener {
+        stats: stats.clone(),
+    });
+    let progress = summary::Progress::start(show_progress, source.total_bytes(), stats.clone());
+
+    let mut source_error = None;
+    thread::scope(|s| {
+        let sink_stats = stats.clone();
+        let shared_ref = &shared;
+        let sink_thread = s.spawn(move || {
+            let mut failed = false;
+            for req in sink_rx {
+                if failed {
+                    req.tickets.iter().for_each(Ticket::fail);
+                    continue;
+                }
+                match sink.send(&req) {
+                    Ok(()) => {
+                        let i = req.table.index();
+                        Stats::add(&sink_stats.requests[i], 1);
+                        Stats::add(&sink_stats.request_bytes[i], req.body.len() as u64);
+                        Stats::add(&sink_stats.request_raw_bytes[i], req.raw_bytes as u64);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "sink failed; stopping");
+                        sink_stats.failure("sink");
+                        req.tickets.iter().for_each(Ticket::fail);
+                        shared_ref.abort.store(true, Ordering::Relaxed);
+                        failed = true;
+                    }
+                }
+            }
+            if let Err(e) = sink.finish() {
+                tracing::error!(error = %e, "sink failed to finish");
+                sink_stats.failure("sink");
+            }
+        });
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = obj_rx.clone();
+                let tx = sink_tx.clone();
+                s.spawn(move || worker(shared_ref, rx, tx))
+            })
+            .collect();
+        drop(obj_rx);
+        drop(sink_tx);
+
+        let result = source.run(&mut |object| {
+            if shared.abort.load(Ordering::Relaxed) {
+                return false;
+            }
+            Stats::add(&stats.objects_seen, 1);
+            match settings.router.route(&object.key) {
+                Route::Skip(reason) => {
+                    stats.skipped(reason);
+                    true
+                }
+                Route::Table(table) => {
+                    let ticket = Ticket::new(&object.key, listener.clone());
+                    obj_tx.send(Task { table, object, ticket }).is_ok()
+                }
+            }
+        });
+        if let Err(e) = result {
+            source_error = Some(e.to_string());
+        }
+        drop(obj_tx);
+        for w in workers {
+            if w.join().is_err() {
+                stats.failure("worker_panic");
+            }
+        }
+        // Every worker's sender is gone: the sink thread drains and ends.
+        drop(shared.chunk_tx.clone());
+        let _ = sink_thread.join();
+    });
+    if let Err(e) = dead.close() {
+        tracing::error!(error = %e, "cannot finish the dead-letter file");
+        stats.failure("dead_letter_write");
+    }
+    if let Some(e) = source_error {
+        tracing::error!(error = %e, "source failed");
+        stats.failure("source");
+    }
+    progress.finish();
+    Summary::collect(&stats, started.elapsed(), dead.dir())
+}
