@@ -12,6 +12,7 @@ pub mod decode;
 pub mod frame;
 pub mod json;
 pub mod pipeline;
+pub mod pool;
 pub mod route;
 pub mod sink;
 pub mod source;

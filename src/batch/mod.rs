@@ -179,9 +179,23 @@ impl Batch {
         self.pending = 0;
     }
 
-    /// Takes the committed rows out as a full batch; `self` keeps only the pending row.
-    pub fn split_off_committed(&mut self) -> Batch {
-        let mut next = Batch::new(self.table);
+    /// Empties the batch, keeping its buffers' capacity.
+    pub fn reset(&mut self) {
+        for c in &mut self.cols {
+            c.data.clear();
+            c.ends.clear();
+        }
+        self.row_bytes.clear();
+        self.json_bytes = 2;
+        self.pending = 0;
+        self.tickets.clear();
+        self.opened = None;
+    }
+
+    /// Takes the committed rows out as a full batch; `self` keeps only the pending row, moved
+    /// into `next` (an empty batch of the same table, typically a recycled one).
+    pub fn split_off_committed(&mut self, mut next: Batch) -> Batch {
+        debug_assert!(next.is_empty() && next.table == self.table);
         for (mine, theirs) in self.cols.iter_mut().zip(next.cols.iter_mut()) {
             let start = mine.committed_len();
             theirs.data.extend_from_slice(&mine.data[start..]);
@@ -291,7 +305,7 @@ mod tests {
         // A pending row that does not fit moves to the next batch on its own.
         put(&mut b, Col::Version, "4");
         assert!(!b.fits(b.pending_row_bytes(), out.len()));
-        let full = b.split_off_committed();
+        let full = b.split_off_committed(Batch::new(Table::VpcFlow));
         assert_eq!(full.rows(), 2);
         assert_eq!(b.rows(), 0);
         b.commit_row(None);

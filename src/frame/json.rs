@@ -13,7 +13,9 @@
 //!   value was broken: it is cut there (the mapper will reject it) and splitting resumes, so
 //!   one bad line does not swallow the good lines after it.
 
-use memchr::{memchr2, memchr3};
+use memchr::memchr3;
+
+use crate::json::quote_or_backslash;
 
 use super::{End, FrameError, Span, Splitter};
 
@@ -115,18 +117,83 @@ impl JsonSplitter {
     fn abs(&self, at: usize) -> u64 {
         self.base + at as u64
     }
+
+    /// Inside a record's nested values only strings and brackets matter: a tight loop for
+    /// them. Returns at the record's end, at a place the general loop must see (a newline in
+    /// JSON Lines, a string broken by one), or at the end of the buffer.
+    fn skip_nested(&mut self, buf: &[u8], out: &mut Vec<Span>) {
+        let values = self.mode == Mode::Values;
+        let ed = self.elem_depth();
+        let mut pos = self.pos;
+        while pos < buf.len() {
+            match buf[pos] {
+                b'"' => {
+                    let mut p = pos + 1;
+                    loop {
+                        let rest = &buf[p..];
+                        let hit = if values {
+                            memchr3(b'"', b'\\', b'\n', rest)
+                        } else {
+                            quote_or_backslash(rest)
+                        };
+                        let Some(i) = hit else {
+                            self.in_str = true;
+                            self.pos = buf.len();
+                            return;
+                        };
+                        let at = p + i;
+                        match buf[at] {
+                            b'\\' if at + 1 < buf.len() => p = at + 2,
+                            b'"' => {
+                                pos = at + 1;
+                                break;
+                            }
+                            // An escape cut by the buffer end, or a raw newline: the general
+                            // loop resumes inside the string.
+                            _ => {
+                                self.in_str = true;
+                                self.pos = at;
+                                return;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == ed {
+                        self.emit(pos + 1, out);
+                        self.pos = pos + 1;
+                        return;
+                    }
+                }
+                b'\n' if values => break,
+                _ => {}
+            }
+            pos += 1;
+        }
+        self.pos = pos;
+    }
 }
 
 impl Splitter for JsonSplitter {
     fn scan(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<(), FrameError> {
         let values = self.mode == Mode::Values;
         while self.pos < buf.len() {
+            if !self.in_str && self.in_records && self.depth > self.elem_depth() && !self.prev_newline {
+                let before = self.pos;
+                self.skip_nested(buf, out);
+                if self.pos != before || self.pos >= buf.len() {
+                    continue;
+                }
+            }
             if self.in_str {
                 let rest = &buf[self.pos..];
                 let hit = if values {
                     memchr3(b'"', b'\\', b'\n', rest)
                 } else {
-                    memchr2(b'"', b'\\', rest)
+                    quote_or_backslash(rest)
                 };
                 let Some(i) = hit else {
                     self.pos = buf.len();

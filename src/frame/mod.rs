@@ -17,6 +17,8 @@ mod lines;
 
 use std::io::{self, Read};
 
+use crate::pool::Pools;
+
 pub use json::{JsonSplitter, Mode as JsonMode};
 pub use lines::LineSplitter;
 
@@ -128,10 +130,11 @@ pub fn frame<R: Read, S: Splitter>(
     mut reader: R,
     splitter: &mut S,
     limits: &Limits,
+    pools: &Pools,
     bytes_read: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<End, FrameError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(limits.chunk_bytes + 2 * READ_BYTES);
+    let mut buf: Vec<u8> = pools.bytes(limits.chunk_bytes + 2 * READ_BYTES);
     let mut spans: Vec<Span> = Vec::new();
     let mut offset = 0u64; // of buf[0] in the object
     let mut next_record = 0u64;
@@ -155,7 +158,7 @@ pub fn frame<R: Read, S: Splitter>(
                 })
                 .unwrap_or(0)
         };
-        let mut rest = Vec::with_capacity(limits.chunk_bytes + 2 * READ_BYTES);
+        let mut rest = pools.bytes(limits.chunk_bytes + 2 * READ_BYTES);
         rest.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
         let data = std::mem::replace(buf, rest);

@@ -18,7 +18,8 @@ fn run<S: Splitter>(mut s: S, input: &[u8], step: usize, max_record: usize) -> (
     };
     let mut got = Vec::new();
     let mut next = 0u64;
-    let end = frame(Slow(input, step), &mut s, &limits, &mut |_| {}, &mut |c: Chunk| {
+    let pools = crate::pool::Pools::new(1, 7);
+    let end = frame(Slow(input, step), &mut s, &limits, &pools, &mut |_| {}, &mut |c: Chunk| {
         assert_eq!(c.first_record, next);
         next += c.spans.len() as u64;
         for sp in &c.spans {

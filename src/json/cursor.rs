@@ -1,6 +1,6 @@
 //! The validating cursor. See the module docs of [`crate::json`] for why it exists.
 
-use memchr::memchr2;
+use super::find::quote_or_backslash;
 
 /// Deepest nesting accepted inside one record. serde_json uses 128 too; AWS records nest a
 /// handful of levels, so anything deeper is hostile or broken and is rejected, not recursed.
@@ -22,6 +22,7 @@ pub enum Kind {
 pub struct Value<'a> {
     pub kind: Kind,
     pub raw: &'a [u8],
+    controls: bool,
 }
 
 impl<'a> Value<'a> {
@@ -33,7 +34,10 @@ impl<'a> Value<'a> {
     /// Fields of an object value. The value was validated when it was read, so iterating it
     /// again cannot fail in practice; the iterator still reports errors rather than assume.
     pub fn fields(&self) -> Option<Fields<'a>> {
-        (self.kind == Kind::Object).then(|| Fields::new(self.raw))
+        (self.kind == Kind::Object).then(|| Fields {
+            c: Cursor::sub(self.raw, self.controls),
+            state: FieldsState::Start,
+        })
     }
 
     /// First element of an array value.
@@ -41,7 +45,7 @@ impl<'a> Value<'a> {
         if self.kind != Kind::Array {
             return None;
         }
-        let mut c = Cursor::new(self.raw);
+        let mut c = Cursor::sub(self.raw, self.controls);
         c.pos = 1;
         c.skip_ws();
         if c.peek() == Some(b']') {
@@ -107,11 +111,28 @@ impl std::fmt::Display for ErrorKind {
 pub struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Whether the buffer has any byte below 0x20 at all. Minified records (the normal case)
+    /// have none, and then no string can hold a raw control character: the per-string check
+    /// is skipped and strings are skipped by `memchr` alone.
+    controls: bool,
 }
 
 impl<'a> Cursor<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Cursor { buf, pos: 0 }
+        Cursor {
+            buf,
+            pos: 0,
+            controls: has_controls(buf),
+        }
+    }
+
+    /// For a sub-span of a buffer already checked by [`has_controls`].
+    fn sub(buf: &'a [u8], controls: bool) -> Self {
+        Cursor {
+            buf,
+            pos: 0,
+            controls,
+        }
     }
 
     pub fn pos(&self) -> usize {
@@ -191,6 +212,7 @@ impl<'a> Cursor<'a> {
         Ok(Value {
             kind,
             raw: &self.buf[start..self.pos],
+            controls: self.controls,
         })
     }
 
@@ -250,14 +272,15 @@ impl<'a> Cursor<'a> {
         self.pos += 1;
         loop {
             let rest = &self.buf[self.pos..];
-            let Some(i) = memchr2(b'"', b'\\', rest) else {
+            let Some(i) = quote_or_backslash(rest) else {
                 self.pos = self.buf.len();
                 return Err(self.err(ErrorKind::UnexpectedEnd));
             };
-            if rest[..i].iter().any(|&b| b < 0x20) {
-                let off = rest[..i].iter().position(|&b| b < 0x20).unwrap_or(0);
-                self.pos += off;
-                return Err(self.err(ErrorKind::ControlCharInString));
+            if self.controls {
+                if let Some(off) = rest[..i].iter().position(|&b| b < 0x20) {
+                    self.pos += off;
+                    return Err(self.err(ErrorKind::ControlCharInString));
+                }
             }
             self.pos += i;
             if rest[i] == b'"' {
@@ -379,6 +402,11 @@ impl<'a> Cursor<'a> {
         self.skip_ws();
         Ok(key)
     }
+}
+
+/// Whether `buf` has any byte below 0x20 (a loop the compiler vectorises).
+pub fn has_controls(buf: &[u8]) -> bool {
+    buf.iter().fold(false, |acc, &b| acc | (b < 0x20))
 }
 
 /// Iterates the members of an object, validating each value as it is skipped. Keys are the

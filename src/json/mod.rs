@@ -16,9 +16,11 @@
 //! 64 KB truncation are unescaped and re-escaped.
 
 mod cursor;
+mod find;
 mod write;
 
-pub use cursor::{Cursor, Error, ErrorKind, Fields, Kind, Value, MAX_DEPTH};
+pub use find::quote_or_backslash;
+pub use cursor::{has_controls, Cursor, Error, ErrorKind, Fields, Kind, Value, MAX_DEPTH};
 pub use write::{
     escape_str_into, minify_into, minify_escaped_into, unescape_into, write_json_str,
 };

@@ -55,114 +55,107 @@ pub fn write_json_str(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// Appends a validated JSON value with insignificant whitespace removed. Strings are copied as
-/// they are (escapes untouched), so key order, number spelling and string escapes are kept.
-pub fn minify_into(raw: &[u8], out: &mut Vec<u8>) {
-    // Fast path: records AWS writes are already minified.
-    if !has_ws_outside_strings(raw) {
-        out.extend_from_slice(raw);
-        return;
-    }
+/// Walks a validated JSON value in runs between quotes and backslashes (found with `memchr`),
+/// calling `inside` for runs within strings, `outside` for runs between strings, `quote` for
+/// each string delimiter and `escape` for each two-byte escape sequence.
+#[inline]
+fn walk(
+    raw: &[u8],
+    mut inside: impl FnMut(&[u8]),
+    mut outside: impl FnMut(&[u8]),
+    mut quote: impl FnMut(),
+    mut escape: impl FnMut(u8),
+) {
     let mut in_str = false;
     let mut i = 0;
     while i < raw.len() {
-        let b = raw[i];
+        let rest = &raw[i..];
+        let Some(k) = memchr::memchr2(b'"', b'\\', rest) else {
+            if in_str { inside(rest) } else { outside(rest) }
+            return;
+        };
         if in_str {
-            out.push(b);
-            if b == b'\\' {
-                // The escaped byte is ASCII and is copied verbatim.
-                i += 1;
-                if let Some(&n) = raw.get(i) {
-                    out.push(n);
-                }
-            } else if b == b'"' {
-                in_str = false;
-            }
-        } else if b == b'"' {
-            in_str = true;
-            out.push(b);
-        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            out.push(b);
+            inside(&rest[..k]);
+        } else {
+            outside(&rest[..k]);
         }
-        i += 1;
+        if rest[k] == b'"' {
+            quote();
+            in_str = !in_str;
+            i += k + 1;
+        } else {
+            // Escapes only occur inside strings; the escaped byte is ASCII.
+            escape(rest.get(k + 1).copied().unwrap_or(b'\\'));
+            i += k + 2;
+        }
     }
 }
 
-fn has_ws_outside_strings(raw: &[u8]) -> bool {
-    let mut in_str = false;
-    let mut esc = false;
-    for &b in raw {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// Appends a validated JSON value with insignificant whitespace removed. Strings are copied as
+/// they are (escapes untouched), so key order, number spelling and string escapes are kept.
+pub fn minify_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.reserve(raw.len());
+    let out = std::cell::RefCell::new(out);
+    walk(
+        raw,
+        |run| out.borrow_mut().extend_from_slice(run),
+        |run| {
+            let mut o = out.borrow_mut();
+            if run.iter().any(|&b| is_ws(b)) {
+                o.extend(run.iter().copied().filter(|&b| !is_ws(b)));
+            } else {
+                o.extend_from_slice(run);
             }
-        } else if b == b'"' {
-            in_str = true;
-        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            return true;
-        }
-    }
-    false
+        },
+        || out.borrow_mut().push(b'"'),
+        |e| out.borrow_mut().extend_from_slice(&[b'\\', e]),
+    );
 }
 
 /// Appends the minified text of a validated JSON value, escaped as JSON string content: what a
 /// JSON-text column (`RequestParameters`) holds. Returns the length of the minified text before
 /// escaping, which is what the 64 KB field limit counts.
 pub fn minify_escaped_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
-    let mut text = 0usize;
-    let mut in_str = false;
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if in_str {
-            match b {
-                b'\\' => {
-                    // `\x` in the source text becomes `\\x` (or `\\\"`) in the string column.
-                    out.extend_from_slice(b"\\\\");
-                    i += 1;
-                    text += 1;
-                    if let Some(&n) = raw.get(i) {
-                        if n == b'"' {
-                            out.extend_from_slice(b"\\\"");
-                        } else if n == b'\\' {
-                            out.extend_from_slice(b"\\\\");
-                        } else {
-                            out.push(n);
-                        }
-                        text += 1;
-                    }
-                }
-                b'"' => {
-                    out.extend_from_slice(b"\\\"");
-                    in_str = false;
-                    text += 1;
-                }
-                _ => {
-                    out.push(b);
-                    text += 1;
-                }
+    out.reserve(raw.len() + raw.len() / 8);
+    let text = std::cell::Cell::new(0usize);
+    let out = std::cell::RefCell::new(out);
+    walk(
+        raw,
+        |run| {
+            out.borrow_mut().extend_from_slice(run);
+            text.set(text.get() + run.len());
+        },
+        |run| {
+            let mut o = out.borrow_mut();
+            let before = o.len();
+            if run.iter().any(|&b| is_ws(b)) {
+                o.extend(run.iter().copied().filter(|&b| !is_ws(b)));
+            } else {
+                o.extend_from_slice(run);
             }
-        } else {
-            match b {
-                b'"' => {
-                    in_str = true;
-                    out.extend_from_slice(b"\\\"");
-                    text += 1;
-                }
-                b' ' | b'\n' | b'\r' | b'\t' => {}
-                _ => {
-                    out.push(b);
-                    text += 1;
-                }
+            text.set(text.get() + o.len() - before);
+        },
+        || {
+            out.borrow_mut().extend_from_slice(b"\\\"");
+            text.set(text.get() + 1);
+        },
+        |e| {
+            // `\x` in the source text becomes `\\x` in the string column (`\"` -> `\\\"`).
+            let mut o = out.borrow_mut();
+            o.extend_from_slice(b"\\\\");
+            match e {
+                b'"' => o.extend_from_slice(b"\\\""),
+                b'\\' => o.extend_from_slice(b"\\\\"),
+                _ => o.push(e),
             }
-        }
-        i += 1;
-    }
-    text
+            text.set(text.get() + 2);
+        },
+    );
+    text.get()
 }
 
 /// Appends the unescaped UTF-8 text of a validated JSON string's content. Lone surrogates

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ack::Ticket;
+use crate::pool::Pools;
 use crate::batch::Batch;
 use crate::frame::{Chunk, Span};
 use crate::sink::dead_letter::DeadLetter;
@@ -47,6 +48,7 @@ pub trait Output {
 
 pub struct Mapper {
     settings: BatchSettings,
+    pools: Arc<Pools>,
     batches: [Batch; 3],
     times: vpcflow::TimeCache,
     pub tally: Tally,
@@ -54,10 +56,11 @@ pub struct Mapper {
 }
 
 impl Mapper {
-    pub fn new(settings: BatchSettings) -> Self {
+    pub fn new(settings: BatchSettings, pools: Arc<Pools>) -> Self {
         Mapper {
             settings,
-            batches: Table::ALL.map(Batch::new),
+            batches: Table::ALL.map(|t| pools.batch(t)),
+            pools,
             times: vpcflow::TimeCache::default(),
             tally: Tally::default(),
             json: Vec::new(),
@@ -100,6 +103,7 @@ impl Mapper {
                 self.dead(dl, out);
             }
         }
+        self.pools.give_bytes(chunk.data);
     }
 
     fn dead(&mut self, dl: DeadLetter, out: &mut dyn Output) {
@@ -139,7 +143,7 @@ impl Mapper {
             });
         }
         if !batch.fits(size, self.settings.max_request_bytes) {
-            let full = batch.split_off_committed();
+            let full = batch.split_off_committed(self.pools.batch(table));
             self.seal(full, out);
         }
         let batch = &mut self.batches[table.index()];
@@ -177,7 +181,8 @@ impl Mapper {
         }
         self.json.clear();
         batch.encode_json(0..batch.rows(), &mut self.json);
-        let body = gzip(&self.json, self.settings.gzip_level);
+        let mut body = self.pools.bytes(self.json.len() / 4 + 64);
+        gzip_into(&self.json, self.settings.gzip_level, &mut body);
         let tickets = batch.take_tickets();
         out.request(Request {
             table: batch.table(),
@@ -193,7 +198,8 @@ impl Mapper {
         for t in Table::ALL {
             let b = &self.batches[t.index()];
             if b.opened().is_some_and(|o| o.elapsed() >= linger) {
-                let full = std::mem::replace(&mut self.batches[t.index()], Batch::new(t));
+                let fresh = self.pools.batch(t);
+                let full = std::mem::replace(&mut self.batches[t.index()], fresh);
                 self.seal(full, out);
             }
         }
@@ -201,18 +207,20 @@ impl Mapper {
 
     pub fn flush_all(&mut self, out: &mut dyn Output) {
         for t in Table::ALL {
-            let full = std::mem::replace(&mut self.batches[t.index()], Batch::new(t));
+            if self.batches[t.index()].is_empty() {
+                continue;
+            }
+            let fresh = self.pools.batch(t);
+            let full = std::mem::replace(&mut self.batches[t.index()], fresh);
             self.seal(full, out);
         }
     }
 }
 
-pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4 + 64),
-        flate2::Compression::new(level),
-    );
+/// Appends `data` gzip-compressed at `level` to `out`.
+pub fn gzip_into(data: &[u8], level: u32, out: &mut Vec<u8>) {
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
+    let _ = enc.try_finish();
 }

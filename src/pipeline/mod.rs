@@ -29,6 +29,7 @@ pub use mapper::{BatchSettings, Job, Mapper, Output};
 
 use crate::ack::{AckListener, Outcome, Ticket};
 use crate::decode::{self, Encoding};
+use crate::pool::Pools;
 use crate::frame::{self, End, FrameError, JsonMode, JsonSplitter, LineSplitter, Limits, Span};
 use crate::route::{Route, Router};
 use crate::sink::dead_letter::{DeadLetter, DeadLetters};
@@ -109,6 +110,7 @@ pub fn read_object(
     reader: impl Read,
     ticket: Option<&Ticket>,
     limits: &Limits,
+    pools: &Pools,
     stats: &Stats,
     tally: &mut Tally,
     dispatch: &mut dyn FnMut(Job) -> bool,
@@ -168,8 +170,8 @@ pub fn read_object(
         Stats::add(&stats.bytes_decoded, n);
     };
     let end = match mode {
-        Some(m) => frame::frame(decoder, &mut JsonSplitter::new(m), limits, &mut count, &mut emit),
-        None => frame::frame(decoder, &mut LineSplitter::new(), limits, &mut count, &mut emit),
+        Some(m) => frame::frame(decoder, &mut JsonSplitter::new(m), limits, pools, &mut count, &mut emit),
+        None => frame::frame(decoder, &mut LineSplitter::new(), limits, pools, &mut count, &mut emit),
     };
     let object_fault = |reason: &'static str, detail: String, dead: &mut dyn FnMut(DeadLetter)| {
         let mut dl = DeadLetter::new(key, reason, detail);
@@ -245,24 +247,43 @@ impl Output for Collect<'_> {
     }
 }
 
-/// Maps one object's bytes as `table`, on the calling thread, through the same decode, frame,
-/// map, batch and encode stages as a run.
-pub fn map_object(table: Table, key: &str, bytes: &[u8], settings: BatchSettings, limits: &Limits) -> Mapped {
-    let stats = Stats::default();
-    let mut mapper = Mapper::new(settings);
-    let mut requests = Vec::new();
-    let mut dead_letters = Vec::new();
-    let key: Arc<str> = key.into();
-    let mut tally = Tally::default();
-    let end = {
+/// Maps objects on the calling thread through the same decode, frame, map, batch and encode
+/// stages as a run, keeping its buffers from one object to the next.
+pub struct ObjectMapper {
+    mapper: Mapper,
+    pools: Arc<Pools>,
+    limits: Limits,
+    stats: Stats,
+}
+
+impl ObjectMapper {
+    pub fn new(settings: BatchSettings, limits: Limits) -> Self {
+        let pools = Arc::new(Pools::new(1, limits.chunk_bytes));
+        ObjectMapper {
+            mapper: Mapper::new(settings, pools.clone()),
+            pools,
+            limits,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Maps one object's bytes as `table`; every request of the object is sealed before this
+    /// returns.
+    pub fn map(&mut self, table: Table, key: &str, bytes: &[u8]) -> Mapped {
+        let mut requests = Vec::new();
+        let mut dead_letters = Vec::new();
+        let key: Arc<str> = key.into();
+        let mut tally = Tally::default();
         let mut object_dead = Vec::new();
+        let mapper = &mut self.mapper;
         let end = read_object(
             table,
             &key,
             bytes,
             None,
-            limits,
-            &stats,
+            &self.limits,
+            &self.pools,
+            &self.stats,
             &mut tally,
             &mut |job| {
                 mapper.run(
@@ -277,20 +298,31 @@ pub fn map_object(table: Table, key: &str, bytes: &[u8], settings: BatchSettings
             &mut |dl| object_dead.push(dl),
         );
         dead_letters.extend(object_dead);
-        end
-    };
-    mapper.flush_all(&mut Collect {
-        requests: &mut requests,
-        dead: &mut dead_letters,
-    });
-    let mut t = std::mem::take(&mut mapper.tally);
-    t.notes.merge(&tally.notes);
-    Mapped {
-        requests,
-        dead_letters,
-        end,
-        tally: t,
+        self.mapper.flush_all(&mut Collect {
+            requests: &mut requests,
+            dead: &mut dead_letters,
+        });
+        let mut t = std::mem::take(&mut self.mapper.tally);
+        t.notes.merge(&tally.notes);
+        Mapped {
+            requests,
+            dead_letters,
+            end,
+            tally: t,
+        }
     }
+}
+
+/// Maps one object's bytes as `table` on the calling thread (see [`ObjectMapper`]).
+pub fn map_object(table: Table, key: &str, bytes: &[u8], settings: BatchSettings, limits: &Limits) -> Mapped {
+    ObjectMapper::new(
+        settings,
+        Limits {
+            chunk_bytes: limits.chunk_bytes,
+            max_record_bytes: limits.max_record_bytes,
+        },
+    )
+    .map(table, key, bytes)
 }
 
 struct Listener {
@@ -309,6 +341,7 @@ impl AckListener for Listener {
 struct Shared {
     settings: BatchSettings,
     limits: Limits,
+    pools: Arc<Pools>,
     linger: Duration,
     stats: Arc<Stats>,
     dead: Arc<DeadLetters>,
@@ -349,7 +382,7 @@ struct Task {
 }
 
 fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
-    let mut mapper = Mapper::new(shared.settings);
+    let mut mapper = Mapper::new(shared.settings, shared.pools.clone());
     let mut out = WorkerOut {
         shared,
         sink_tx: &sink_tx,
@@ -411,6 +444,7 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
             reader,
             Some(&ticket),
             &shared.limits,
+            &shared.pools,
             &shared.stats,
             &mut tally,
             &mut |job| {
@@ -471,6 +505,7 @@ pub fn run(
             chunk_bytes: settings.limits.chunk_bytes,
             max_record_bytes: settings.limits.max_record_bytes,
         },
+        pools: Arc::new(Pools::new(threads, settings.limits.chunk_bytes)),
         linger: settings.linger,
         stats: stats.clone(),
         dead: dead.clone(),
@@ -502,6 +537,7 @@ pub fn run(
                         Stats::add(&sink_stats.requests[i], 1);
                         Stats::add(&sink_stats.request_bytes[i], req.body.len() as u64);
                         Stats::add(&sink_stats.request_raw_bytes[i], req.raw_bytes as u64);
+                        shared_ref.pools.recycle(req);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "sink failed; stopping");

@@ -7,10 +7,10 @@
 //! order and number spelling survive.
 
 use super::declare_columns;
-use super::value::{check_utf8, kind_name, Row};
+use super::value::{for_each_field, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
-use crate::json::{Fields, Kind, Value};
+use crate::json::{Kind, Value};
 use crate::stats::Tally;
 
 declare_columns! {
@@ -67,25 +67,14 @@ declare_columns! {
 /// Maps one CloudTrail record into the pending row of `batch`. On error the caller rolls the
 /// row back and dead-letters the record.
 pub fn map(rec: &[u8], batch: &mut Batch, tally: &mut Tally) -> Result<(), RecordError> {
-    check_utf8(rec)?;
-    let first = rec.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    if first != Some(b'{') {
-        let v = crate::json::Cursor::document(rec)?;
-        return Err(RecordError::NotAnObject(kind_name(v.kind)));
-    }
     let mut row = Row {
         batch,
         tally,
         table: Table::CloudTrail,
     };
-    let mut fields = Fields::new(rec);
-    for f in fields.by_ref() {
-        let (k, v) = f?;
+    for_each_field(rec, |k, v| {
         let col = match k {
-            b"eventTime" => {
-                row.datetime(Col::TimeGenerated as usize, v);
-                continue;
-            }
+            b"eventTime" => return row.datetime(Col::TimeGenerated as usize, v),
             b"eventID" => Col::AwsEventId,
             b"eventVersion" => Col::EventVersion,
             b"eventSource" => Col::EventSource,
@@ -102,54 +91,22 @@ pub fn map(rec: &[u8], batch: &mut Batch, tally: &mut Tally) -> Result<(), Recor
             b"sharedEventID" => Col::SharedEventId,
             b"vpcEndpointId" => Col::VpcEndpointId,
             b"eventCategory" => Col::Category,
-            b"readOnly" => {
-                row.boolean(Col::ReadOnly as usize, v);
-                continue;
-            }
-            b"managementEvent" => {
-                row.boolean(Col::ManagementEvent as usize, v);
-                continue;
-            }
+            b"readOnly" => return row.boolean(Col::ReadOnly as usize, v),
+            b"managementEvent" => return row.boolean(Col::ManagementEvent as usize, v),
             b"requestParameters" => {
                 row.json_text(Col::RequestParameters as usize, v);
-                ip_permission(&mut row, v);
-                continue;
+                return ip_permission(&mut row, v);
             }
-            b"responseElements" => {
-                row.json_text(Col::ResponseElements as usize, v);
-                continue;
-            }
-            b"additionalEventData" => {
-                row.json_text(Col::AdditionalEventData as usize, v);
-                continue;
-            }
-            b"resources" => {
-                row.json_text(Col::Resources as usize, v);
-                continue;
-            }
-            b"serviceEventDetails" => {
-                row.json_text(Col::ServiceEventDetails as usize, v);
-                continue;
-            }
-            b"userIdentity" => {
-                user_identity(&mut row, v);
-                continue;
-            }
-            b"tlsDetails" => {
-                tls_details(&mut row, v);
-                continue;
-            }
-            _ => continue,
+            b"responseElements" => return row.json_text(Col::ResponseElements as usize, v),
+            b"additionalEventData" => return row.json_text(Col::AdditionalEventData as usize, v),
+            b"resources" => return row.json_text(Col::Resources as usize, v),
+            b"serviceEventDetails" => return row.json_text(Col::ServiceEventDetails as usize, v),
+            b"userIdentity" => return user_identity(&mut row, v),
+            b"tlsDetails" => return tls_details(&mut row, v),
+            _ => return,
         };
         row.string(col as usize, v);
-    }
-    if fields.end() < rec.len() && rec[fields.end()..].iter().any(|b| !b.is_ascii_whitespace()) {
-        return Err(crate::json::Error {
-            kind: crate::json::ErrorKind::TrailingData,
-            offset: fields.end(),
-        }
-        .into());
-    }
+    })?;
     if row.batch.pending_is_empty() {
         return Err(RecordError::NoFields);
     }

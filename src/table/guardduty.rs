@@ -4,10 +4,10 @@
 //! the finding and the envelope's own fields are not used.
 
 use super::declare_columns;
-use super::value::{check_utf8, kind_name, Row};
+use super::value::{for_each_field, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
-use crate::json::{Cursor, Fields, Kind, Value};
+use crate::json::{Kind, Value};
 use crate::stats::Tally;
 
 declare_columns! {
@@ -28,63 +28,49 @@ declare_columns! {
 }
 
 pub fn map(rec: &[u8], batch: &mut Batch, tally: &mut Tally) -> Result<(), RecordError> {
-    check_utf8(rec)?;
-    let doc = Cursor::document(rec)?;
-    if doc.kind != Kind::Object {
-        return Err(RecordError::NotAnObject(kind_name(doc.kind)));
-    }
     let mut row = Row {
         batch,
         tally,
         table: Table::GuardDuty,
     };
-    let finding = match doc.get(b"detail") {
-        Some(detail) if detail.kind == Kind::Object => detail,
-        _ => doc,
-    };
-    finding_fields(&mut row, finding)?;
+    let mut detail = None;
+    for_each_field(rec, |k, v| {
+        if k == b"detail" && v.kind == Kind::Object {
+            detail = Some(v);
+        } else {
+            finding_field(&mut row, k, v);
+        }
+    })?;
+    if let Some(detail) = detail {
+        // An EventBridge envelope: the finding is its detail, not the envelope's own fields.
+        row.batch.rollback_row();
+        for (k, v) in detail.fields().into_iter().flatten().flatten() {
+            finding_field(&mut row, k, v);
+        }
+    }
     if row.batch.pending_is_empty() {
         return Err(RecordError::NoFields);
     }
     Ok(())
 }
 
-fn finding_fields(row: &mut Row, finding: Value) -> Result<(), RecordError> {
-    for f in Fields::new(finding.raw) {
-        let (k, v) = f?;
-        let col = match k {
-            b"updatedAt" => {
-                row.datetime(Col::TimeGenerated as usize, v);
-                continue;
-            }
-            b"createdAt" => {
-                row.datetime(Col::TimeCreated as usize, v);
-                continue;
-            }
-            b"resource" => {
-                row.dynamic(Col::ResourceDetails as usize, v);
-                continue;
-            }
-            b"service" => {
-                row.dynamic(Col::ServiceDetails as usize, v);
-                continue;
-            }
-            b"severity" => {
-                row.int_truncated(Col::Severity as usize, v);
-                continue;
-            }
-            b"accountId" => Col::AccountId,
-            b"region" => Col::Region,
-            b"partition" => Col::Partition,
-            b"id" => Col::Id,
-            b"arn" => Col::Arn,
-            b"type" => Col::ActivityType,
-            b"schemaVersion" => Col::SchemaVersion,
-            b"title" => Col::Title,
-            b"description" => Col::Description,
-            _ => continue,
-        };
-        row.string(col as usize, v);
-    }
-    Ok(())
+fn finding_field(row: &mut Row, k: &[u8], v: Value) {
+    let col = match k {
+        b"updatedAt" => return row.datetime(Col::TimeGenerated as usize, v),
+        b"createdAt" => return row.datetime(Col::TimeCreated as usize, v),
+        b"resource" => return row.dynamic(Col::ResourceDetails as usize, v),
+        b"service" => return row.dynamic(Col::ServiceDetails as usize, v),
+        b"severity" => return row.int_truncated(Col::Severity as usize, v),
+        b"accountId" => Col::AccountId,
+        b"region" => Col::Region,
+        b"partition" => Col::Partition,
+        b"id" => Col::Id,
+        b"arn" => Col::Arn,
+        b"type" => Col::ActivityType,
+        b"schemaVersion" => Col::SchemaVersion,
+        b"title" => Col::Title,
+        b"description" => Col::Description,
+        _ => return,
+    };
+    row.string(col as usize, v);
 }

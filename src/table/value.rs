@@ -58,6 +58,32 @@ pub(crate) fn check_utf8(rec: &[u8]) -> Result<(), RecordError> {
         .map_err(|e| RecordError::Utf8(e.valid_up_to()))
 }
 
+/// Walks the top-level fields of a record that must be a JSON object, validating it whole
+/// (every value is validated as it is skipped, and nothing may follow the object).
+pub(crate) fn for_each_field<'a>(
+    rec: &'a [u8],
+    mut f: impl FnMut(&'a [u8], Value<'a>),
+) -> Result<(), RecordError> {
+    check_utf8(rec)?;
+    if rec.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let v = json::Cursor::document(rec)?;
+        return Err(RecordError::NotAnObject(kind_name(v.kind)));
+    }
+    let mut fields = json::Fields::new(rec);
+    for field in fields.by_ref() {
+        let (k, v) = field?;
+        f(k, v);
+    }
+    if rec[fields.end()..].iter().any(|b| !b.is_ascii_whitespace()) {
+        return Err(json::Error {
+            kind: json::ErrorKind::TrailingData,
+            offset: fields.end(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 pub(crate) fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Object => "object",

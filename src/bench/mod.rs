@@ -1,0 +1,355 @@
+//! `logferry bench`: each stage and the whole CPU path on a generated corpus, next to the
+//! codec floor measured in the same run.
+//!
+//! The codec floor is the physical cost of the job: gunzip of the input plus gzip of the
+//! output at the same level. Everything logferry does beyond that (framing, parsing, mapping,
+//! encoding, moving data between threads) is overhead, so the headline figure is the end-to-end
+//! rate as a fraction of the floor's rate. Each measurement is the best of `--repeat` passes.
+
+pub mod corpus;
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::batch::Batch;
+use crate::frame::{self, JsonMode, JsonSplitter, Limits, LineSplitter, Span, Splitter};
+use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
+use crate::route::Router;
+use crate::sink::dead_letter::DeadLetters;
+use crate::sink::{Request, Sink, SinkError};
+use crate::stats::Tally;
+use crate::table::{cloudtrail, guardduty, vpcflow, Table};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Log type to measure: cloudtrail, vpcflow, guardduty or all.
+    #[arg(long = "type", default_value = "all", value_parser = ["cloudtrail", "vpcflow", "guardduty", "all"])]
+    pub ty: String,
+    /// Records generated per log type.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: usize,
+    /// Threads for the all-threads pipeline measurement. Default: all cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// gzip level of the request bodies (and of the floor's compression).
+    #[arg(long, default_value_t = 1)]
+    pub gzip_level: u32,
+    /// Passes per measurement; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Also compare gzip levels 1-9 on the encoded output (ratio and speed).
+    #[arg(long)]
+    pub levels: bool,
+    /// Write the generated corpus as gzip objects under DIR (an `AWSLogs/...` tree for
+    /// `logferry run --source dir:DIR`) instead of measuring.
+    #[arg(long, value_name = "DIR")]
+    pub write_corpus: Option<std::path::PathBuf>,
+}
+
+fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut out = None;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let v = f();
+        let e = t.elapsed();
+        if e < best {
+            best = e;
+        }
+        out = Some(v);
+    }
+    (best, out.expect("at least one pass"))
+}
+
+fn gunzip_into(gz: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let _ = flate2::read::MultiGzDecoder::new(gz).read_to_end(out);
+}
+
+/// Frames `data` in memory and returns the record spans.
+fn frame_all(table: Table, data: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut collect = |c: frame::Chunk| {
+        for s in &c.spans {
+            if let Span::Record { start, end } = *s {
+                spans.push((c.offset as usize + start as usize, c.offset as usize + end as usize));
+            }
+        }
+        true
+    };
+    let limits = Limits::default();
+    match table {
+        Table::CloudTrail => drive(&mut JsonSplitter::new(JsonMode::Records), data, &limits, &mut collect),
+        Table::GuardDuty => drive(&mut JsonSplitter::new(JsonMode::Values), data, &limits, &mut collect),
+        Table::VpcFlow => drive(&mut LineSplitter::new(), data, &limits, &mut collect),
+    }
+    spans
+}
+
+fn drive<S: Splitter>(s: &mut S, data: &[u8], limits: &Limits, emit: &mut dyn FnMut(frame::Chunk) -> bool) {
+    let pools = crate::pool::Pools::new(1, limits.chunk_bytes);
+    let _ = frame::frame(data, s, limits, &pools, &mut |_| {}, emit);
+}
+
+/// Maps pre-framed records into batches (no encoding): the parse+map stage.
+fn map_all(table: Table, data: &[u8], spans: &[(usize, usize)], limit: usize) -> Vec<Batch> {
+    let mut batches = Vec::new();
+    let mut batch = Batch::new(table);
+    let mut tally = Tally::default();
+    let mut times = vpcflow::TimeCache::default();
+    let mut layout = None;
+    for &(s, e) in spans {
+        let rec = &data[s..e];
+        let ok = match table {
+            Table::CloudTrail => cloudtrail::map(rec, &mut batch, &mut tally).is_ok(),
+            Table::GuardDuty => guardduty::map(rec, &mut batch, &mut tally).is_ok(),
+            Table::VpcFlow => match &layout {
+                None => {
+                    layout = vpcflow::Layout::from_header(rec).ok();
+                    continue;
+                }
+                Some(l) => vpcflow::map(rec, l, &mut times, &mut batch, &mut tally).is_ok(),
+            },
+        };
+        if !ok {
+            batch.rollback_row();
+            continue;
+        }
+        if !batch.fits(batch.pending_row_bytes(), limit) {
+            batches.push(batch.split_off_committed(Batch::new(table)));
+        }
+        batch.commit_row(None);
+    }
+    batches.push(batch);
+    batches
+}
+
+struct MemSource<'a> {
+    objects: &'a [corpus::Object],
+}
+
+impl Source for MemSource<'_> {
+    fn run(&mut self, emit: &mut dyn FnMut(Object) -> bool) -> std::io::Result<()> {
+        for o in self.objects {
+            let bytes: Arc<[u8]> = o.gz.as_slice().into();
+            let ok = emit(Object {
+                key: o.key.clone(),
+                size: Some(o.gz.len() as u64),
+                open: Box::new(move || Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>)),
+            });
+            if !ok {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct NullSink;
+impl Sink for NullSink {
+    fn send(&mut self, _req: &Request) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+struct Line {
+    stage: &'static str,
+    secs: f64,
+}
+
+fn mb(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    let tables: Vec<Table> = match args.ty.as_str() {
+        "all" => Table::ALL.to_vec(),
+        t => vec![Table::from_short(t).ok_or_else(|| anyhow::anyhow!("unknown --type {t}"))?],
+    };
+    if let Some(dir) = &args.write_corpus {
+        let mut total = 0usize;
+        for table in &tables {
+            let corpus = corpus::generate(*table, args.records, 42);
+            for o in &corpus.objects {
+                let path = dir.join(&o.key);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, &o.gz)?;
+                total += o.gz.len();
+            }
+            println!("{}: {} objects, {} records", table.name(), corpus.objects.len(), corpus.records());
+        }
+        println!("wrote {:.1} MB under {}", total as f64 / 1e6, dir.display());
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let settings = BatchSettings {
+        max_request_bytes: 1_048_576,
+        gzip_level: args.gzip_level,
+    };
+    println!(
+        "logferry bench: {} records per type, gzip level {}, best of {}, {} threads for the pipeline; {} logical CPUs",
+        args.records,
+        args.gzip_level,
+        args.repeat,
+        threads,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for table in tables {
+        let corpus = corpus::generate(table, args.records, 42);
+        let n = corpus.records();
+        let plain = corpus.plain_bytes();
+        println!();
+        println!(
+            "== {} ({} objects, {} records, {:.1} MB decompressed, {:.1} MB gzip, {:.0} B/record)",
+            table.name(),
+            corpus.objects.len(),
+            n,
+            plain as f64 / 1e6,
+            corpus.gz_bytes() as f64 / 1e6,
+            plain as f64 / n as f64
+        );
+        // Stages, one thread, each fed the previous stage's output.
+        // The codec stages write into one reused buffer: the floor is the codecs' best case.
+        let mut scratch = Vec::new();
+        let (t_decode, ()) = best(args.repeat, || {
+            for o in &corpus.objects {
+                gunzip_into(&o.gz, &mut scratch);
+            }
+        });
+        let decoded: Vec<Vec<u8>> = corpus
+            .objects
+            .iter()
+            .map(|o| {
+                let mut v = Vec::new();
+                gunzip_into(&o.gz, &mut v);
+                v
+            })
+            .collect();
+        let (t_frame, spans) = best(args.repeat, || {
+            decoded.iter().map(|d| frame_all(table, d)).collect::<Vec<_>>()
+        });
+        let (t_map, batches) = best(args.repeat, || {
+            decoded
+                .iter()
+                .zip(&spans)
+                .map(|(d, s)| map_all(table, d, s, settings.max_request_bytes))
+                .collect::<Vec<_>>()
+        });
+        let rows: usize = batches.iter().flatten().map(Batch::rows).sum();
+        let (t_encode, jsons) = best(args.repeat, || {
+            batches
+                .iter()
+                .flatten()
+                .map(|b| {
+                    let mut v = Vec::with_capacity(b.json_bytes());
+                    b.encode_json(0..b.rows(), &mut v);
+                    v
+                })
+                .collect::<Vec<_>>()
+        });
+        let json_bytes: usize = jsons.iter().map(Vec::len).sum();
+        let (t_gzip, gz_out) = best(args.repeat, || {
+            jsons
+                .iter()
+                .map(|j| {
+                    scratch.clear();
+                    pipeline::mapper::gzip_into(j, args.gzip_level, &mut scratch);
+                    scratch.len()
+                })
+                .sum::<usize>()
+        });
+        let (t_e2e, e2e_rows) = best(args.repeat, || {
+            let mut m = ObjectMapper::new(settings, Limits::default());
+            corpus
+                .objects
+                .iter()
+                .map(|o| m.map(table, &o.key, &o.gz).tally.rows[table.index()])
+                .sum::<u64>()
+        });
+        let pipeline_run = |threads: usize| {
+            best(args.repeat, || {
+                let s = Settings {
+                    threads,
+                    batch: settings,
+                    limits: Limits::default(),
+                    linger: Duration::from_secs(3600),
+                    router: Router {
+                        rules: vec![],
+                        pinned: Some(table),
+                    },
+                };
+                let dead = Arc::new(DeadLetters::new(&std::env::temp_dir().join("logferry-bench-dead-letters")));
+                pipeline::run(&mut MemSource { objects: &corpus.objects }, &s, Box::new(NullSink), dead, false)
+            })
+        };
+        let (t_p1, s1) = pipeline_run(1);
+        let (t_pn, sn) = pipeline_run(threads);
+        if e2e_rows as usize != rows || s1.rows() != e2e_rows || sn.rows() != e2e_rows {
+            anyhow::bail!(
+                "row counts disagree between stages: staged {rows}, end-to-end {e2e_rows}, pipeline {} / {}",
+                s1.rows(),
+                sn.rows()
+            );
+        }
+        let floor = t_decode.as_secs_f64() + t_gzip.as_secs_f64();
+        let lines = [
+            Line { stage: "decode (gunzip)", secs: t_decode.as_secs_f64() },
+            Line { stage: "frame", secs: t_frame.as_secs_f64() },
+            Line { stage: "parse + map", secs: t_map.as_secs_f64() },
+            Line { stage: "encode JSON", secs: t_encode.as_secs_f64() },
+            Line { stage: "compress (gzip)", secs: t_gzip.as_secs_f64() },
+        ];
+        println!("{:<34} {:>12} {:>10} {:>10}", "stage (1 thread)", "records/s", "MB/s in", "ns/record");
+        for l in &lines {
+            println!(
+                "{:<34} {:>12.0} {:>10.1} {:>10.0}",
+                l.stage,
+                n as f64 / l.secs,
+                mb(plain, l.secs),
+                l.secs * 1e9 / n as f64
+            );
+        }
+        let show = |name: &str, secs: f64| {
+            println!(
+                "{:<34} {:>12.0} {:>10.1} {:>10.0}  {:>5.1}% of floor",
+                name,
+                n as f64 / secs,
+                mb(plain, secs),
+                secs * 1e9 / n as f64,
+                100.0 * floor / secs
+            );
+        };
+        println!("{:<34} {:>12.0} {:>10.1} {:>10.0}", "codec floor (gunzip + gzip)", n as f64 / floor, mb(plain, floor), floor * 1e9 / n as f64);
+        show("end to end, 1 thread (map_object)", t_e2e.as_secs_f64());
+        show("pipeline, 1 thread", t_p1.as_secs_f64());
+        show(&format!("pipeline, {threads} threads"), t_pn.as_secs_f64());
+        println!(
+            "scaling {threads} threads / 1 thread: {:.2}x; output {:.1} MB JSON -> {:.1} MB gzip ({:.1}x), {} requests",
+            t_p1.as_secs_f64() / t_pn.as_secs_f64(),
+            json_bytes as f64 / 1e6,
+            gz_out as f64 / 1e6,
+            json_bytes as f64 / gz_out.max(1) as f64,
+            sn.tables.iter().map(|t| t.requests).sum::<u64>()
+        );
+        if args.levels {
+            println!("{:<10} {:>10} {:>10}", "gzip level", "MB/s", "ratio");
+            for level in 1..=9 {
+                let (t, size) = best(args.repeat, || {
+                    jsons
+                        .iter()
+                        .map(|j| {
+                            scratch.clear();
+                            pipeline::mapper::gzip_into(j, level, &mut scratch);
+                            scratch.len()
+                        })
+                        .sum::<usize>()
+                });
+                println!("{:<10} {:>10.1} {:>10.2}", level, mb(json_bytes, t.as_secs_f64()), json_bytes as f64 / size as f64);
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
