@@ -97,7 +97,10 @@ mod tests {
         drop(t);
         assert!(log.0.lock().unwrap().is_empty());
         drop(t2);
-        assert_eq!(*log.0.lock().unwrap(), vec![("a".to_string(), Outcome::Delivered)]);
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            vec![("a".to_string(), Outcome::Delivered)]
+        );
 
         let t = Ticket::new("b", log.clone());
         t.clone().fail();

@@ -20,7 +20,11 @@ use logferry::table::Table;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "logferry", version, about = "Moves AWS security logs (CloudTrail, GuardDuty, VPC Flow Logs) into Microsoft Sentinel tables.")]
+#[command(
+    name = "logferry",
+    version,
+    about = "Moves AWS security logs (CloudTrail, GuardDuty, VPC Flow Logs) into Microsoft Sentinel tables."
+)]
 struct Cli {
     /// Log format: auto (human on a terminal, JSON otherwise), human or json. Log level from RUST_LOG (default info).
     #[arg(long, global = true, default_value = "auto", env = "LOGFERRY_LOG_FORMAT", value_parser = ["auto", "human", "json"])]
@@ -127,7 +131,9 @@ fn init_logging(format: &str) {
         "human" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -137,7 +143,10 @@ fn init_logging(format: &str) {
 
 fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
     if !(1024..=1_048_576).contains(&args.max_request_bytes) {
-        bail!("--max-request-bytes must be between 1024 and 1048576 (the API's limit), not {}", args.max_request_bytes);
+        bail!(
+            "--max-request-bytes must be between 1024 and 1048576 (the API's limit), not {}",
+            args.max_request_bytes
+        );
     }
     if args.gzip_level > 9 {
         bail!("--gzip-level must be 0-9, not {}", args.gzip_level);
@@ -160,7 +169,9 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
         })?),
     };
     Ok(Settings {
-        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         batch: BatchSettings {
             max_request_bytes: args.max_request_bytes,
             gzip_level: args.gzip_level,
@@ -179,11 +190,19 @@ fn spec<'a>(flag: &str, value: &'a str, kinds: &[&str]) -> anyhow::Result<(&'a s
         Some((kind, rest)) if kinds.contains(&kind) && !rest.is_empty() => Ok((kind, rest)),
         Some((kind, _)) if matches!(kind, "sqs" | "s3" | "lookup" | "azure") => bail!(
             "{flag} '{value}': the {kind} connector is not in this build yet; use {}",
-            kinds.iter().map(|k| format!("{k}:PATH")).collect::<Vec<_>>().join(" or ")
+            kinds
+                .iter()
+                .map(|k| format!("{k}:PATH"))
+                .collect::<Vec<_>>()
+                .join(" or ")
         ),
         _ => bail!(
             "{flag} '{value}' is not understood: use {}",
-            kinds.iter().map(|k| format!("{k}:PATH")).collect::<Vec<_>>().join(" or ")
+            kinds
+                .iter()
+                .map(|k| format!("{k}:PATH"))
+                .collect::<Vec<_>>()
+                .join(" or ")
         ),
     }
 }
@@ -195,7 +214,10 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let mut source = usage(DirSource::new(src_path.as_ref()).context("--source"))?;
     let out = PathBuf::from(out_path);
     let sink = DirSink::new(&out).map_err(|e| Failure::Runtime(e.into()))?;
-    let dead_dir = args.dead_letters.clone().unwrap_or_else(|| out.join("dead-letters"));
+    let dead_dir = args
+        .dead_letters
+        .clone()
+        .unwrap_or_else(|| out.join("dead-letters"));
     let dead = Arc::new(DeadLetters::new(&dead_dir));
     let summary = pipeline::run(&mut source, &settings, Box::new(sink), dead, !args.quiet);
     println!("{summary}");
@@ -205,5 +227,9 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             .with_context(|| format!("writing --summary-json {}", path.display()))
             .map_err(Failure::Runtime)?;
     }
-    Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -66,7 +66,9 @@ impl Pools {
     }
 
     pub fn batch(&self, table: Table) -> Batch {
-        self.batches[table.index()].take().unwrap_or_else(|| Batch::new(table))
+        self.batches[table.index()]
+            .take()
+            .unwrap_or_else(|| Batch::new(table))
     }
 
     /// Takes back a delivered request's buffers. Its tickets are released here.

@@ -42,7 +42,9 @@ impl std::str::FromStr for Rule {
     type Err = RuleError;
 
     fn from_str(s: &str) -> Result<Self, RuleError> {
-        let (pattern, ty) = s.rsplit_once('=').ok_or_else(|| RuleError::NoType(s.into()))?;
+        let (pattern, ty) = s
+            .rsplit_once('=')
+            .ok_or_else(|| RuleError::NoType(s.into()))?;
         let route = match ty {
             "skip" => Route::Skip("route_rule"),
             _ => Route::Table(Table::from_short(ty).ok_or_else(|| RuleError::UnknownType {
@@ -94,7 +96,10 @@ impl Router {
 /// The AWS layout alone.
 pub fn route_aws_key(key: &str) -> Route {
     let name = key.rsplit('/').next().unwrap_or(key);
-    if name == "ELBAccessLogTestFile" || name == "macie-test-object" || name == "ConfigWritabilityCheckFile" {
+    if name == "ELBAccessLogTestFile"
+        || name == "macie-test-object"
+        || name == "ConfigWritabilityCheckFile"
+    {
         return Route::Skip("test_object");
     }
     let mut segs = key.split('/');
@@ -142,30 +147,58 @@ mod tests {
         assert_eq!(r("o-fxozgwu6rc/AWSLogs/o-fxozgwu6rc/123456789016/CloudTrail-Digest/ca-central-1/2020/08/30/x.json.gz"), Route::Skip("digest"));
         assert_eq!(r("o-fxozgwu6rc/AWSLogs/o-fxozgwu6rc/123456789015/CloudTrail-Insight/ca-central-1/2020/09/23/x.json.gz"), Route::Skip("insight"));
         assert_eq!(r("123456789012/Test-East-lcl/AWSLogs/123456789012/vpcflowlogs/us-east-1/2020/08/31/x.log.gz"), VPC);
-        assert_eq!(r("AWSLogs/xxxxxxxxxxxx/vpcflowlogs/us-east-1/2025/02/12/10/x.log.gz"), VPC);
+        assert_eq!(
+            r("AWSLogs/xxxxxxxxxxxx/vpcflowlogs/us-east-1/2025/02/12/10/x.log.gz"),
+            VPC
+        );
         assert_eq!(r("p/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=01/day=02/hour=03/x.log.gz"), VPC);
         assert_eq!(r("AWSLogs/123456789014/GuardDuty/ca-central-1/2020/09/02/294c9171-4867-3774-9756-f6f6c209616f.jsonl.gz"), GD);
-        assert_eq!(r("123456789012/elb-Core-mydevacct1-alb/AWSLogs/123456789012/ELBAccessLogTestFile"), Route::Skip("test_object"));
-        assert_eq!(r("123456789014/macie-test-object"), Route::Skip("test_object"));
-        assert_eq!(r("AWSLogs/123456789016/Config/ca-central-1/2020/8/31/ConfigHistory/x.json.gz"), Route::Skip("config"));
-        assert_eq!(r("AWSLogs/123456789016/CloudTrail/"), Route::Skip("folder_marker"));
+        assert_eq!(
+            r("123456789012/elb-Core-mydevacct1-alb/AWSLogs/123456789012/ELBAccessLogTestFile"),
+            Route::Skip("test_object")
+        );
+        assert_eq!(
+            r("123456789014/macie-test-object"),
+            Route::Skip("test_object")
+        );
+        assert_eq!(
+            r("AWSLogs/123456789016/Config/ca-central-1/2020/8/31/ConfigHistory/x.json.gz"),
+            Route::Skip("config")
+        );
+        assert_eq!(
+            r("AWSLogs/123456789016/CloudTrail/"),
+            Route::Skip("folder_marker")
+        );
         assert_eq!(r("random/file.json"), Route::Skip("unknown_layout"));
-        assert_eq!(r("AWSLogs/123/elasticloadbalancing/x/y"), Route::Skip("unknown_service"));
+        assert_eq!(
+            r("AWSLogs/123/elasticloadbalancing/x/y"),
+            Route::Skip("unknown_service")
+        );
     }
 
     #[test]
     fn rules_come_first() {
         let router = Router {
-            rules: vec!["custom/ct/=cloudtrail".parse().unwrap(), r"^.*\.vpc\.log$=vpcflow".parse().unwrap(), "AWSLogs/1/CloudTrail/=skip".parse().unwrap()],
+            rules: vec![
+                "custom/ct/=cloudtrail".parse().unwrap(),
+                r"^.*\.vpc\.log$=vpcflow".parse().unwrap(),
+                "AWSLogs/1/CloudTrail/=skip".parse().unwrap(),
+            ],
             pinned: None,
         };
         assert_eq!(router.route("custom/ct/a.json"), CT);
         assert_eq!(router.route("x/y.vpc.log"), VPC);
-        assert_eq!(router.route("AWSLogs/1/CloudTrail/r/a.json"), Route::Skip("route_rule"));
+        assert_eq!(
+            router.route("AWSLogs/1/CloudTrail/r/a.json"),
+            Route::Skip("route_rule")
+        );
         assert!("abc".parse::<Rule>().is_err());
         assert!("a=nope".parse::<Rule>().is_err());
         assert!("^(=vpcflow".parse::<Rule>().is_err());
-        let pinned = Router { rules: vec![], pinned: Some(Table::GuardDuty) };
+        let pinned = Router {
+            rules: vec![],
+            pinned: Some(Table::GuardDuty),
+        };
         assert_eq!(pinned.route("anything.json"), GD);
     }
 }

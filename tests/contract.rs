@@ -22,7 +22,12 @@ fn declared_columns_equal_the_contract() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["name"].as_str().unwrap().to_string(), c["type"].as_str().unwrap().to_string()))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["type"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         let got: Vec<(String, String)> = table
             .columns()
@@ -36,10 +41,19 @@ fn declared_columns_equal_the_contract() {
             .unwrap()
             .iter()
             .filter_map(Value::as_str)
-            .chain(t["never_send"].as_object().into_iter().flat_map(|m| m.keys().map(String::as_str)))
+            .chain(
+                t["never_send"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys().map(String::as_str)),
+            )
             .collect();
         for c in table.columns() {
-            assert!(!never.contains(&c.name), "{table}.{} must never be sent", c.name);
+            assert!(
+                !never.contains(&c.name),
+                "{table}.{} must never be sent",
+                c.name
+            );
         }
     }
 }

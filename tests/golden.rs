@@ -17,7 +17,10 @@ fn samples() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: {} not found; golden tests need the shared samples", dir.display());
+        eprintln!(
+            "SKIPPED: {} not found; golden tests need the shared samples",
+            dir.display()
+        );
         None
     }
 }
@@ -37,7 +40,11 @@ fn table_named(name: &str) -> Table {
 fn compare(what: &str, got: &[Value], want: &[Value]) -> Vec<String> {
     let mut diffs = Vec::new();
     if got.len() != want.len() {
-        diffs.push(format!("{what}: {} rows, expected {}", got.len(), want.len()));
+        diffs.push(format!(
+            "{what}: {} rows, expected {}",
+            got.len(),
+            want.len()
+        ));
     }
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let (Some(g), Some(w)) = (g.as_object(), w.as_object()) else {
@@ -50,7 +57,9 @@ fn compare(what: &str, got: &[Value], want: &[Value]) -> Vec<String> {
         for k in keys {
             match (g.get(k), w.get(k)) {
                 (Some(a), Some(b)) if a == b => {}
-                (a, b) => diffs.push(format!("{what} row {i} column {k}: got {a:?}, expected {b:?}")),
+                (a, b) => diffs.push(format!(
+                    "{what} row {i} column {k}: got {a:?}, expected {b:?}"
+                )),
             }
         }
     }
@@ -63,7 +72,10 @@ fn samples_map_to_the_hand_written_rows() {
     let mut diffs = Vec::new();
     let mut checked = 0;
     for sub in ["cloudtrail", "guardduty", "vpcflow"] {
-        let mut files: Vec<_> = fs::read_dir(expected_dir().join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = fs::read_dir(expected_dir().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for exp_path in files {
             let name = exp_path.file_name().unwrap().to_string_lossy().into_owned();
@@ -79,21 +91,39 @@ fn samples_map_to_the_hand_written_rows() {
             };
             let bytes = fs::read(samples.join(sub).join(&sample_name))
                 .unwrap_or_else(|e| panic!("{sub}/{sample_name}: {e}"));
-            let mapped = map_object(table, &sample_name, &bytes, BatchSettings::default(), &Limits::default());
+            let mapped = map_object(
+                table,
+                &sample_name,
+                &bytes,
+                BatchSettings::default(),
+                &Limits::default(),
+            );
             let what = format!("{sub}/{name}");
             match exp["skipped"].as_str() {
                 Some("digest") => {
                     assert_eq!(mapped.end, ObjectEnd::Skipped("no_records_key"), "{what}");
-                    assert_eq!(Router::default().route("AWSLogs/1/CloudTrail-Digest/r/2020/01/01/x.json.gz"), Route::Skip("digest"));
+                    assert_eq!(
+                        Router::default()
+                            .route("AWSLogs/1/CloudTrail-Digest/r/2020/01/01/x.json.gz"),
+                        Route::Skip("digest")
+                    );
                 }
                 Some("insight") => {
                     let key = format!("AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2020/01/01/{sample_name}");
-                    assert_eq!(Router::default().route(&key), Route::Skip("insight"), "{what}");
+                    assert_eq!(
+                        Router::default().route(&key),
+                        Route::Skip("insight"),
+                        "{what}"
+                    );
                 }
                 Some(other) => panic!("{what}: unknown expected skip {other}"),
                 None => {
                     assert_eq!(mapped.end, ObjectEnd::Complete, "{what}");
-                    assert!(mapped.dead_letters.is_empty(), "{what}: {:?}", mapped.dead_letters);
+                    assert!(
+                        mapped.dead_letters.is_empty(),
+                        "{what}: {:?}",
+                        mapped.dead_letters
+                    );
                     let want = exp["rows"].as_array().unwrap();
                     diffs.extend(compare(&what, &mapped.rows(), want));
                 }
@@ -101,7 +131,12 @@ fn samples_map_to_the_hand_written_rows() {
             checked += 1;
         }
     }
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
     assert!(checked >= 28, "only {checked} golden files checked");
 }
 
@@ -116,7 +151,10 @@ fn every_sample_has_expectations() {
             }
             let a = expected_dir().join(sub).join(&name);
             let b = expected_dir().join(sub).join(format!("{name}.json"));
-            assert!(a.is_file() || b.is_file(), "no expected rows for {sub}/{name}");
+            assert!(
+                a.is_file() || b.is_file(),
+                "no expected rows for {sub}/{name}"
+            );
         }
     }
 }
@@ -127,7 +165,13 @@ fn parquet_objects_are_skipped_and_counted() {
     for e in fs::read_dir(samples.join("vpcflow")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "parquet") {
-            let m = map_object(Table::VpcFlow, "x.parquet", &fs::read(&p).unwrap(), BatchSettings::default(), &Limits::default());
+            let m = map_object(
+                Table::VpcFlow,
+                "x.parquet",
+                &fs::read(&p).unwrap(),
+                BatchSettings::default(),
+                &Limits::default(),
+            );
             assert_eq!(m.end, ObjectEnd::Skipped("parquet"));
             assert!(m.rows().is_empty());
         }

@@ -213,7 +213,11 @@ impl Batch {
 
     fn value_range(&self, row: usize, col: usize) -> Range<usize> {
         let c = &self.cols[col];
-        let start = if row == 0 { 0 } else { c.ends[row - 1] as usize };
+        let start = if row == 0 {
+            0
+        } else {
+            c.ends[row - 1] as usize
+        };
         start..c.ends[row] as usize
     }
 
@@ -226,7 +230,11 @@ impl Batch {
     /// Size of the JSON array of `rows`.
     pub fn json_bytes_of(&self, rows: Range<usize>) -> usize {
         let n = rows.len();
-        2 + self.row_bytes[rows].iter().map(|&s| s as usize).sum::<usize>() + n.saturating_sub(1)
+        2 + self.row_bytes[rows]
+            .iter()
+            .map(|&s| s as usize)
+            .sum::<usize>()
+            + n.saturating_sub(1)
     }
 
     fn encode_row(&self, row: usize, out: &mut Vec<u8>) {

@@ -18,32 +18,55 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len() as u64) as usize]
     }
     fn hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize])).collect()
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
+            .collect()
     }
     fn upper(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[self.below(32) as usize])).collect()
+        (0..n)
+            .map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[self.below(32) as usize]))
+            .collect()
     }
     fn uuid(&mut self) -> String {
-        format!("{}-{}-4{}-a{}-{}", self.hex(8), self.hex(4), self.hex(3), self.hex(3), self.hex(12))
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            self.hex(8),
+            self.hex(4),
+            self.hex(3),
+            self.hex(3),
+            self.hex(12)
+        )
     }
     fn ip(&mut self) -> String {
-        format!("{}.{}.{}.{}", 1 + self.below(223), self.below(256), self.below(256), 1 + self.below(254))
+        format!(
+            "{}.{}.{}.{}",
+            1 + self.below(223),
+            self.below(256),
+            self.below(256),
+            1 + self.below(254)
+        )
     }
     fn time(&mut self) -> String {
-        format!("2026-11-{:02}T{:02}:{:02}:{:02}Z", 1 + self.below(28), self.below(24), self.below(60), self.below(60))
+        format!(
+            "2026-11-{:02}T{:02}:{:02}:{:02}Z",
+            1 + self.below(28),
+            self.below(24),
+            self.below(60),
+            self.below(60)
+        )
     }
 }
 
@@ -57,7 +80,13 @@ const USER_AGENTS: &[&str] = &[
 ];
 
 fn identity(r: &mut Rng, acct: &str) -> String {
-    let role = r.pick(&["Admin", "ReadOnly", "ci-deployer", "lambda-exec-role", "eks-node-group"]);
+    let role = r.pick(&[
+        "Admin",
+        "ReadOnly",
+        "ci-deployer",
+        "lambda-exec-role",
+        "eks-node-group",
+    ]);
     let session = r.upper(8).to_lowercase();
     let pid = format!("AROA{}", r.upper(17));
     format!(
@@ -65,7 +94,11 @@ fn identity(r: &mut Rng, acct: &str) -> String {
         r.upper(16),
         r.time(),
         if r.below(4) == 0 { "true" } else { "false" },
-        if r.below(3) == 0 { r#","ec2RoleDelivery":"2.0""# } else { "" },
+        if r.below(3) == 0 {
+            r#","ec2RoleDelivery":"2.0""#
+        } else {
+            ""
+        },
     )
 }
 
@@ -93,7 +126,11 @@ fn cloudtrail_record(r: &mut Rng, out: &mut String) {
         0..=4 => {
             let bucket = format!("logs-{}", r.hex(6));
             let key = format!("data/{}/{}.parquet", r.hex(8), r.hex(16));
-            let (name, ro) = if r.below(3) == 0 { ("PutObject", "false") } else { ("GetObject", "true") };
+            let (name, ro) = if r.below(3) == 0 {
+                ("PutObject", "false")
+            } else {
+                ("GetObject", "true")
+            };
             let _ = write!(
                 out,
                 r#"{{{common},"eventSource":"s3.amazonaws.com","eventName":"{name}","requestParameters":{{"bucketName":"{bucket}","Host":"{bucket}.s3.{region}.amazonaws.com","key":"{key}","x-id":"{name}"}},"responseElements":null,"additionalEventData":{{"SignatureVersion":"SigV4","CipherSuite":"TLS_AES_128_GCM_SHA256","bytesTransferredIn":0,"AuthenticationMethod":"AuthHeader","x-amz-id-2":"{}","bytesTransferredOut":{}}}{tail},"readOnly":{ro},"resources":[{{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::{bucket}/{key}"}},{{"accountId":"{acct}","type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::{bucket}"}}],"managementEvent":false,"eventCategory":"Data"{tls}}}"#,
@@ -121,11 +158,19 @@ fn cloudtrail_record(r: &mut Rng, out: &mut String) {
                 }
                 let _ = write!(items, r#"{{"instanceId":"i-{}"}}"#, r.hex(17));
             }
-            let name = r.pick(&["DescribeInstances", "StopInstances", "StartInstances", "DescribeVolumes"]);
+            let name = r.pick(&[
+                "DescribeInstances",
+                "StopInstances",
+                "StartInstances",
+                "DescribeVolumes",
+            ]);
             let response = if name.starts_with("Describe") {
                 "null".to_string()
             } else {
-                format!(r#"{{"requestId":"{}","instancesSet":{{"items":[{items}]}}}}"#, r.uuid())
+                format!(
+                    r#"{{"requestId":"{}","instancesSet":{{"items":[{items}]}}}}"#,
+                    r.uuid()
+                )
             };
             let _ = write!(
                 out,
@@ -143,7 +188,11 @@ fn vpc_line(r: &mut Rng, v5: bool, start: u64, out: &mut String) {
     let acct = format!("{:012}", 100_000_000_000 + r.below(20));
     let eni = format!("eni-{}", r.hex(17));
     if r.below(50) == 0 {
-        let _ = write!(out, "2 {acct} {eni} - - - - - - - {start} {} - NODATA", start + 60);
+        let _ = write!(
+            out,
+            "2 {acct} {eni} - - - - - - - {start} {} - NODATA",
+            start + 60
+        );
     } else {
         let _ = write!(
             out,
@@ -194,8 +243,29 @@ fn guardduty_finding(r: &mut Rng, out: &mut String) {
     let _ = write!(
         out,
         r#"{{"schemaVersion":"2.0","accountId":"{acct}","region":"{region}","partition":"aws","id":"{id}","arn":"arn:aws:guardduty:{region}:{acct}:detector/{det}/finding/{id}","type":"{ty}","resource":{{"resourceType":"Instance","instanceDetails":{{"instanceId":"i-{}","instanceType":"t3.large","launchTime":"{}","platform":null,"productCodes":[],"iamInstanceProfile":{{"arn":"arn:aws:iam::{acct}:instance-profile/web","id":"AIPA{}"}},"networkInterfaces":[{{"ipv6Addresses":[],"networkInterfaceId":"eni-{}","privateDnsName":"ip-10-0-0-{}.ec2.internal","privateIpAddress":"10.0.0.{}","privateIpAddresses":[{{"privateDnsName":"ip-10-0-0-1.ec2.internal","privateIpAddress":"10.0.0.1"}}],"subnetId":"subnet-{}","vpcId":"vpc-{}","securityGroups":[{{"groupName":"web","groupId":"sg-{}"}}],"publicDnsName":"ec2-{}.compute-1.amazonaws.com","publicIp":"{}"}}],"outpostArn":null,"tags":[{{"key":"Name","value":"web-{}"}},{{"key":"env","value":"prod"}}],"instanceState":"running","availabilityZone":"{region}a","imageId":"ami-{}","imageDescription":"Amazon Linux 2023 AMI"}}}},"service":{{"serviceName":"guardduty","detectorId":"{det}","action":{{"actionType":"NETWORK_CONNECTION","networkConnectionAction":{{"connectionDirection":"INBOUND","remoteIpDetails":{{"ipAddressV4":"{}","organization":{{"asn":"{}","asnOrg":"Example Hosting","isp":"Example ISP","org":"Example"}},"country":{{"countryName":"Netherlands"}},"city":{{"cityName":"Amsterdam"}},"geoLocation":{{"lat":52.37,"lon":4.89}}}},"remotePortDetails":{{"port":{},"portName":"Unknown"}},"localPortDetails":{{"port":22,"portName":"SSH"}},"protocol":"TCP","blocked":false,"localIpDetails":{{"ipAddressV4":"10.0.0.1"}}}}}},"resourceRole":"TARGET","additionalInfo":{{"value":"{{\"unusualProtocol\":\"UDP\"}}","type":"default"}},"evidence":null,"eventFirstSeen":"{}","eventLastSeen":"{}","archived":false,"count":{},"featureName":"FlowLogs"}},"severity":{sev},"createdAt":"{}","updatedAt":"{}","title":"{ty} finding on i-{}.","description":"{ty}: an EC2 instance is the target of activity from a remote host. Investigate the instance and the remote address {}."}}"#,
-        r.hex(17), r.time(), r.upper(17), r.hex(17), r.below(255), r.below(255), r.hex(17), r.hex(17), r.hex(17), r.below(1000), r.ip(), r.below(100), r.hex(17),
-        r.ip(), r.below(65000), r.below(65536), r.time(), r.time(), 1 + r.below(500), r.time(), r.time(), r.hex(17), r.ip(),
+        r.hex(17),
+        r.time(),
+        r.upper(17),
+        r.hex(17),
+        r.below(255),
+        r.below(255),
+        r.hex(17),
+        r.hex(17),
+        r.hex(17),
+        r.below(1000),
+        r.ip(),
+        r.below(100),
+        r.hex(17),
+        r.ip(),
+        r.below(65000),
+        r.below(65536),
+        r.time(),
+        r.time(),
+        1 + r.below(500),
+        r.time(),
+        r.time(),
+        r.hex(17),
+        r.ip(),
     );
 }
 
@@ -233,7 +303,7 @@ fn gz6(data: &[u8]) -> Vec<u8> {
 
 /// Generates about `records` records of `table`, in objects of a realistic size.
 pub fn generate(table: Table, records: usize, seed: u64) -> Corpus {
-    let mut r = Rng::new(seed ^ (table as u64 + 1) * 0x9E37_79B9);
+    let mut r = Rng::new(seed ^ ((table as u64 + 1) * 0x9E37_79B9));
     let per_object = match table {
         Table::CloudTrail => 1000,
         Table::GuardDuty => 250,
@@ -264,7 +334,10 @@ pub fn generate(table: Table, records: usize, seed: u64) -> Corpus {
                     guardduty_finding(&mut r, &mut s);
                     s.push('\n');
                 }
-                format!("AWSLogs/123456789012/GuardDuty/eu-west-1/2026/11/24/{}.jsonl.gz", r.uuid())
+                format!(
+                    "AWSLogs/123456789012/GuardDuty/eu-west-1/2026/11/24/{}.jsonl.gz",
+                    r.uuid()
+                )
             }
             Table::VpcFlow => {
                 let v5 = n % 2 == 0;

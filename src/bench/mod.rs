@@ -62,38 +62,56 @@ fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, out.expect("at least one pass"))
 }
 
-fn gunzip_into(gz: &[u8], out: &mut Vec<u8>) {
+pub fn gunzip_into(gz: &[u8], out: &mut Vec<u8>) {
     out.clear();
     let _ = flate2::read::MultiGzDecoder::new(gz).read_to_end(out);
 }
 
 /// Frames `data` in memory and returns the record spans.
-fn frame_all(table: Table, data: &[u8]) -> Vec<(usize, usize)> {
+pub fn frame_all(table: Table, data: &[u8]) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut collect = |c: frame::Chunk| {
         for s in &c.spans {
             if let Span::Record { start, end } = *s {
-                spans.push((c.offset as usize + start as usize, c.offset as usize + end as usize));
+                spans.push((
+                    c.offset as usize + start as usize,
+                    c.offset as usize + end as usize,
+                ));
             }
         }
         true
     };
     let limits = Limits::default();
     match table {
-        Table::CloudTrail => drive(&mut JsonSplitter::new(JsonMode::Records), data, &limits, &mut collect),
-        Table::GuardDuty => drive(&mut JsonSplitter::new(JsonMode::Values), data, &limits, &mut collect),
+        Table::CloudTrail => drive(
+            &mut JsonSplitter::new(JsonMode::Records),
+            data,
+            &limits,
+            &mut collect,
+        ),
+        Table::GuardDuty => drive(
+            &mut JsonSplitter::new(JsonMode::Values),
+            data,
+            &limits,
+            &mut collect,
+        ),
         Table::VpcFlow => drive(&mut LineSplitter::new(), data, &limits, &mut collect),
     }
     spans
 }
 
-fn drive<S: Splitter>(s: &mut S, data: &[u8], limits: &Limits, emit: &mut dyn FnMut(frame::Chunk) -> bool) {
+fn drive<S: Splitter>(
+    s: &mut S,
+    data: &[u8],
+    limits: &Limits,
+    emit: &mut dyn FnMut(frame::Chunk) -> bool,
+) {
     let pools = crate::pool::Pools::new(1, limits.chunk_bytes);
     let _ = frame::frame(data, s, limits, &pools, &mut |_| {}, emit);
 }
 
 /// Maps pre-framed records into batches (no encoding): the parse+map stage.
-fn map_all(table: Table, data: &[u8], spans: &[(usize, usize)], limit: usize) -> Vec<Batch> {
+pub fn map_all(table: Table, data: &[u8], spans: &[(usize, usize)], limit: usize) -> Vec<Batch> {
     let mut batches = Vec::new();
     let mut batch = Batch::new(table);
     let mut tally = Tally::default();
@@ -136,7 +154,9 @@ impl Source for MemSource<'_> {
             let ok = emit(Object {
                 key: o.key.clone(),
                 size: Some(o.gz.len() as u64),
-                open: Box::new(move || Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>)),
+                open: Box::new(move || {
+                    Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>)
+                }),
             });
             if !ok {
                 break;
@@ -179,12 +199,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 std::fs::write(&path, &o.gz)?;
                 total += o.gz.len();
             }
-            println!("{}: {} objects, {} records", table.name(), corpus.objects.len(), corpus.records());
+            println!(
+                "{}: {} objects, {} records",
+                table.name(),
+                corpus.objects.len(),
+                corpus.records()
+            );
         }
         println!("wrote {:.1} MB under {}", total as f64 / 1e6, dir.display());
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let settings = BatchSettings {
         max_request_bytes: 1_048_576,
         gzip_level: args.gzip_level,
@@ -229,7 +256,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             })
             .collect();
         let (t_frame, spans) = best(args.repeat, || {
-            decoded.iter().map(|d| frame_all(table, d)).collect::<Vec<_>>()
+            decoded
+                .iter()
+                .map(|d| frame_all(table, d))
+                .collect::<Vec<_>>()
         });
         let (t_map, batches) = best(args.repeat, || {
             decoded
@@ -281,8 +311,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                         pinned: Some(table),
                     },
                 };
-                let dead = Arc::new(DeadLetters::new(&std::env::temp_dir().join("logferry-bench-dead-letters")));
-                pipeline::run(&mut MemSource { objects: &corpus.objects }, &s, Box::new(NullSink), dead, false)
+                let dead = Arc::new(DeadLetters::new(
+                    &std::env::temp_dir().join("logferry-bench-dead-letters"),
+                ));
+                pipeline::run(
+                    &mut MemSource {
+                        objects: &corpus.objects,
+                    },
+                    &s,
+                    Box::new(NullSink),
+                    dead,
+                    false,
+                )
             })
         };
         let (t_p1, s1) = pipeline_run(1);
@@ -296,13 +336,31 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         let floor = t_decode.as_secs_f64() + t_gzip.as_secs_f64();
         let lines = [
-            Line { stage: "decode (gunzip)", secs: t_decode.as_secs_f64() },
-            Line { stage: "frame", secs: t_frame.as_secs_f64() },
-            Line { stage: "parse + map", secs: t_map.as_secs_f64() },
-            Line { stage: "encode JSON", secs: t_encode.as_secs_f64() },
-            Line { stage: "compress (gzip)", secs: t_gzip.as_secs_f64() },
+            Line {
+                stage: "decode (gunzip)",
+                secs: t_decode.as_secs_f64(),
+            },
+            Line {
+                stage: "frame",
+                secs: t_frame.as_secs_f64(),
+            },
+            Line {
+                stage: "parse + map",
+                secs: t_map.as_secs_f64(),
+            },
+            Line {
+                stage: "encode JSON",
+                secs: t_encode.as_secs_f64(),
+            },
+            Line {
+                stage: "compress (gzip)",
+                secs: t_gzip.as_secs_f64(),
+            },
         ];
-        println!("{:<34} {:>12} {:>10} {:>10}", "stage (1 thread)", "records/s", "MB/s in", "ns/record");
+        println!(
+            "{:<34} {:>12} {:>10} {:>10}",
+            "stage (1 thread)", "records/s", "MB/s in", "ns/record"
+        );
         for l in &lines {
             println!(
                 "{:<34} {:>12.0} {:>10.1} {:>10.0}",
@@ -322,7 +380,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 100.0 * floor / secs
             );
         };
-        println!("{:<34} {:>12.0} {:>10.1} {:>10.0}", "codec floor (gunzip + gzip)", n as f64 / floor, mb(plain, floor), floor * 1e9 / n as f64);
+        println!(
+            "{:<34} {:>12.0} {:>10.1} {:>10.0}",
+            "codec floor (gunzip + gzip)",
+            n as f64 / floor,
+            mb(plain, floor),
+            floor * 1e9 / n as f64
+        );
         show("end to end, 1 thread (map_object)", t_e2e.as_secs_f64());
         show("pipeline, 1 thread", t_p1.as_secs_f64());
         show(&format!("pipeline, {threads} threads"), t_pn.as_secs_f64());
@@ -347,7 +411,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                         })
                         .sum::<usize>()
                 });
-                println!("{:<10} {:>10.1} {:>10.2}", level, mb(json_bytes, t.as_secs_f64()), json_bytes as f64 / size as f64);
+                println!(
+                    "{:<10} {:>10.1} {:>10.2}",
+                    level,
+                    mb(json_bytes, t.as_secs_f64()),
+                    json_bytes as f64 / size as f64
+                );
             }
         }
     }

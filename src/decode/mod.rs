@@ -59,7 +59,9 @@ pub fn open<R: Read>(mut reader: R) -> io::Result<(Encoding, Option<Decoder<R>>)
     let peeked = Cursor::new(head).chain(reader);
     let dec = match enc {
         Encoding::Gzip => Some(Decoder::Gzip(Box::new(MultiGzDecoder::new(peeked)))),
-        Encoding::Zstd => Some(Decoder::Zstd(Box::new(zstd::stream::read::Decoder::new(peeked)?))),
+        Encoding::Zstd => Some(Decoder::Zstd(Box::new(zstd::stream::read::Decoder::new(
+            peeked,
+        )?))),
         Encoding::Plain => Some(Decoder::Plain(peeked)),
         Encoding::Parquet => None,
     };

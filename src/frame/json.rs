@@ -27,9 +27,9 @@ pub enum Mode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    BeforeDoc,
-    InDoc,
-    AfterDoc,
+    Before,
+    Inside,
+    After,
 }
 
 pub struct JsonSplitter {
@@ -61,7 +61,11 @@ impl JsonSplitter {
             pos: 0,
             in_str: false,
             depth: 0,
-            phase: if mode == Mode::Values { Phase::InDoc } else { Phase::BeforeDoc },
+            phase: if mode == Mode::Values {
+                Phase::Inside
+            } else {
+                Phase::Before
+            },
             expect_key: false,
             key_start: None,
             value_is_records: false,
@@ -181,7 +185,11 @@ impl Splitter for JsonSplitter {
     fn scan(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<(), FrameError> {
         let values = self.mode == Mode::Values;
         while self.pos < buf.len() {
-            if !self.in_str && self.in_records && self.depth > self.elem_depth() && !self.prev_newline {
+            if !self.in_str
+                && self.in_records
+                && self.depth > self.elem_depth()
+                && !self.prev_newline
+            {
                 let before = self.pos;
                 self.skip_nested(buf, out);
                 if self.pos != before || self.pos >= buf.len() {
@@ -237,7 +245,7 @@ impl Splitter for JsonSplitter {
                 self.depth = 0;
             }
             self.prev_newline = b == b'\n';
-            if self.phase == Phase::AfterDoc {
+            if self.phase == Phase::After {
                 if !b.is_ascii_whitespace() && self.trailing_at.is_none() {
                     self.trailing_at = Some(at);
                 }
@@ -245,7 +253,7 @@ impl Splitter for JsonSplitter {
             }
             match b {
                 b'"' => {
-                    if self.phase == Phase::BeforeDoc {
+                    if self.phase == Phase::Before {
                         return Err(FrameError::NotAnObject('"'));
                     }
                     if self.elem_scalar && self.at_elem_level() {
@@ -259,11 +267,11 @@ impl Splitter for JsonSplitter {
                     }
                 }
                 b'{' | b'[' => {
-                    if self.phase == Phase::BeforeDoc {
+                    if self.phase == Phase::Before {
                         if b != b'{' {
                             return Err(FrameError::NotAnObject('['));
                         }
-                        self.phase = Phase::InDoc;
+                        self.phase = Phase::Inside;
                         self.expect_key = true;
                         self.depth = 1;
                         continue;
@@ -271,7 +279,11 @@ impl Splitter for JsonSplitter {
                     if self.elem_scalar && self.at_elem_level() {
                         self.emit(at, out);
                     }
-                    if self.mode == Mode::Records && self.depth == 1 && self.value_is_records && b == b'[' {
+                    if self.mode == Mode::Records
+                        && self.depth == 1
+                        && self.value_is_records
+                        && b == b'['
+                    {
                         self.in_records = true;
                         self.saw_records = true;
                     } else if self.at_elem_level() {
@@ -302,7 +314,7 @@ impl Splitter for JsonSplitter {
                             self.in_records = false;
                             self.value_is_records = false;
                         } else if self.depth == 0 {
-                            self.phase = Phase::AfterDoc;
+                            self.phase = Phase::After;
                         }
                     }
                 }
@@ -322,7 +334,7 @@ impl Splitter for JsonSplitter {
                 }
                 b':' => {}
                 _ => {
-                    if self.phase == Phase::BeforeDoc {
+                    if self.phase == Phase::Before {
                         return Err(FrameError::NotAnObject(b as char));
                     }
                     if self.at_elem_level() {
@@ -383,18 +395,18 @@ impl Splitter for JsonSplitter {
             return Ok(End::Complete);
         }
         match self.phase {
-            Phase::BeforeDoc => {
+            Phase::Before => {
                 if buf.iter().all(u8::is_ascii_whitespace) {
                     Err(FrameError::Truncated(self.abs(buf.len())))
                 } else {
                     Err(FrameError::NotAnObject(' '))
                 }
             }
-            Phase::InDoc => {
+            Phase::Inside => {
                 self.elem_start = None;
                 Err(FrameError::Truncated(self.abs(buf.len())))
             }
-            Phase::AfterDoc => {
+            Phase::After => {
                 if let Some(t) = self.trailing_at {
                     Err(FrameError::TrailingData(self.abs(t)))
                 } else if self.saw_records {

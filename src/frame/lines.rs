@@ -29,7 +29,10 @@ impl LineSplitter {
             });
             self.skipping = false;
             self.skipped = 0;
-        } else if buf[self.line_start..e].iter().any(|b| !b.is_ascii_whitespace()) {
+        } else if buf[self.line_start..e]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace())
+        {
             out.push(Span::Record {
                 start: self.line_start as u32,
                 end: e as u32,

@@ -66,7 +66,10 @@ impl FrameError {
     pub fn reason(&self) -> &'static str {
         match self {
             FrameError::Read(e) if e.kind() == io::ErrorKind::UnexpectedEof => "truncated_object",
-            FrameError::Read(e) if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::InvalidInput => {
+            FrameError::Read(e)
+                if e.kind() == io::ErrorKind::InvalidData
+                    || e.kind() == io::ErrorKind::InvalidInput =>
+            {
                 "corrupt_compression"
             }
             FrameError::Read(_) => "read_error",
@@ -83,7 +86,9 @@ impl FrameError {
         match self {
             FrameError::Read(e) => matches!(
                 e.kind(),
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
             ),
             _ => true,
         }
@@ -140,7 +145,12 @@ pub fn frame<R: Read, S: Splitter>(
     let mut next_record = 0u64;
 
     // Moves the complete records out as a chunk, keeping the unfinished tail.
-    let mut flush = |buf: &mut Vec<u8>, spans: &mut Vec<Span>, splitter: &mut S, offset: &mut u64, all: bool| -> bool {
+    let mut flush = |buf: &mut Vec<u8>,
+                     spans: &mut Vec<Span>,
+                     splitter: &mut S,
+                     offset: &mut u64,
+                     all: bool|
+     -> bool {
         if spans.is_empty() {
             return true;
         }
@@ -176,7 +186,11 @@ pub fn frame<R: Read, S: Splitter>(
     };
 
     loop {
-        let n = match reader.by_ref().take(READ_BYTES as u64).read_to_end(&mut buf) {
+        let n = match reader
+            .by_ref()
+            .take(READ_BYTES as u64)
+            .read_to_end(&mut buf)
+        {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -216,10 +230,10 @@ pub fn frame<R: Read, S: Splitter>(
                 _ => None,
             })
             .unwrap_or(0);
-        if complete_bytes >= limits.chunk_bytes || spans.len() >= 65_536 {
-            if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
-                return Ok(End::Complete);
-            }
+        if (complete_bytes >= limits.chunk_bytes || spans.len() >= 65_536)
+            && !flush(&mut buf, &mut spans, splitter, &mut offset, false)
+        {
+            return Ok(End::Complete);
         }
         let keep = splitter.keep_from();
         if buf.len() - keep > limits.max_record_bytes {

@@ -2,7 +2,12 @@ use super::*;
 
 /// Frames `input` with reads of `step` bytes and a tiny chunk size, so records straddle reads
 /// and chunks everywhere; returns the records as strings.
-fn run<S: Splitter>(mut s: S, input: &[u8], step: usize, max_record: usize) -> (Vec<String>, Result<End, String>) {
+fn run<S: Splitter>(
+    mut s: S,
+    input: &[u8],
+    step: usize,
+    max_record: usize,
+) -> (Vec<String>, Result<End, String>) {
     struct Slow<'a>(&'a [u8], usize);
     impl Read for Slow<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -19,26 +24,41 @@ fn run<S: Splitter>(mut s: S, input: &[u8], step: usize, max_record: usize) -> (
     let mut got = Vec::new();
     let mut next = 0u64;
     let pools = crate::pool::Pools::new(1, 7);
-    let end = frame(Slow(input, step), &mut s, &limits, &pools, &mut |_| {}, &mut |c: Chunk| {
-        assert_eq!(c.first_record, next);
-        next += c.spans.len() as u64;
-        for sp in &c.spans {
-            match *sp {
-                Span::Record { start, end } => {
-                    got.push(String::from_utf8_lossy(&c.data[start as usize..end as usize]).into_owned())
+    let end = frame(
+        Slow(input, step),
+        &mut s,
+        &limits,
+        &pools,
+        &mut |_| {},
+        &mut |c: Chunk| {
+            assert_eq!(c.first_record, next);
+            next += c.spans.len() as u64;
+            for sp in &c.spans {
+                match *sp {
+                    Span::Record { start, end } => got.push(
+                        String::from_utf8_lossy(&c.data[start as usize..end as usize]).into_owned(),
+                    ),
+                    Span::Oversized { bytes } => got.push(format!("<oversized {bytes}>")),
                 }
-                Span::Oversized { bytes } => got.push(format!("<oversized {bytes}>")),
             }
-        }
-        true
-    });
+            true
+        },
+    );
     (got, end.map_err(|e| e.reason().to_string()))
 }
 
-fn every_step<S: Splitter>(new: impl Fn() -> S, input: &str, max_record: usize) -> (Vec<String>, Result<End, String>) {
+fn every_step<S: Splitter>(
+    new: impl Fn() -> S,
+    input: &str,
+    max_record: usize,
+) -> (Vec<String>, Result<End, String>) {
     let first = run(new(), input.as_bytes(), input.len().max(1), max_record);
     for step in 1..input.len().min(40) {
-        assert_eq!(run(new(), input.as_bytes(), step, max_record), first, "step {step}");
+        assert_eq!(
+            run(new(), input.as_bytes(), step, max_record),
+            first,
+            "step {step}"
+        );
     }
     first
 }
@@ -65,7 +85,10 @@ fn cloudtrail_records_any_key_order_and_layout() {
 
 #[test]
 fn cloudtrail_document_faults() {
-    assert_eq!(records(r#"{"logFiles":[{"s3Object":"a"}],"x":null}"#).1, Ok(End::NoRecords));
+    assert_eq!(
+        records(r#"{"logFiles":[{"s3Object":"a"}],"x":null}"#).1,
+        Ok(End::NoRecords)
+    );
     assert_eq!(records(r#"{"Records":[]}"#), (vec![], Ok(End::Complete)));
     let (r, e) = records(r#"{"Records":[{"a":1},{"b":"#);
     assert_eq!(r, vec![r#"{"a":1}"#]);
@@ -100,12 +123,22 @@ fn values(input: &str) -> Vec<String> {
 fn guardduty_lines_and_concatenated_objects() {
     assert_eq!(
         values("{\"a\":1}\r\n\r\n{\"b\":{\"c\":[]}}{\"d\":2}\n  {\n \"e\": 3\n}\n"),
-        vec![r#"{"a":1}"#, r#"{"b":{"c":[]}}"#, r#"{"d":2}"#, "{\n \"e\": 3\n}"]
+        vec![
+            r#"{"a":1}"#,
+            r#"{"b":{"c":[]}}"#,
+            r#"{"d":2}"#,
+            "{\n \"e\": 3\n}"
+        ]
     );
     // A broken line does not swallow the next ones.
     assert_eq!(
         values("{\"a\":1\n{\"b\":2}\n{\"c\":\"unterminated\n{\"d\":4}\n"),
-        vec!["{\"a\":1", r#"{"b":2}"#, "{\"c\":\"unterminated", r#"{"d":4}"#]
+        vec![
+            "{\"a\":1",
+            r#"{"b":2}"#,
+            "{\"c\":\"unterminated",
+            r#"{"d":4}"#
+        ]
     );
     assert_eq!(values("{\"a\":1}\n{\"b\":"), vec![r#"{"a":1}"#, "{\"b\":"]);
     assert_eq!(values("garbage\n{\"a\":1}"), vec!["garbage", r#"{"a":1}"#]);
@@ -113,10 +146,17 @@ fn guardduty_lines_and_concatenated_objects() {
 
 #[test]
 fn lines_strip_crlf_and_blank_lines() {
-    let (r, e) = every_step(LineSplitter::new, "h1 h2\r\n\r\n1 2\n   \n3  4\n5 6", 1 << 20);
+    let (r, e) = every_step(
+        LineSplitter::new,
+        "h1 h2\r\n\r\n1 2\n   \n3  4\n5 6",
+        1 << 20,
+    );
     assert_eq!(r, vec!["h1 h2", "1 2", "3  4", "5 6"]);
     assert_eq!(e, Ok(End::Complete));
     let long = format!("a b\n{}\nc d\n", "z".repeat(100));
     let (r, _) = every_step(LineSplitter::new, &long, 30);
-    assert_eq!(r, vec!["a b".to_string(), "<oversized 100>".into(), "c d".into()]);
+    assert_eq!(
+        r,
+        vec!["a b".to_string(), "<oversized 100>".into(), "c d".into()]
+    );
 }

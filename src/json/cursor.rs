@@ -506,7 +506,10 @@ mod tests {
 
     #[test]
     fn accepts_valid_documents() {
-        assert_eq!(ok(r#"{"a":1,"b":[true,false,null,{"c":"d\n\u00e9"}],"e":{}}"#), Kind::Object);
+        assert_eq!(
+            ok(r#"{"a":1,"b":[true,false,null,{"c":"d\n\u00e9"}],"e":{}}"#),
+            Kind::Object
+        );
         assert_eq!(ok(" [ 1 , -0.5e+3 , [ ] , { } ] "), Kind::Array);
         assert_eq!(ok(r#""x""#), Kind::String);
         assert_eq!(ok("12.0"), Kind::Number);
@@ -548,6 +551,15 @@ mod tests {
         assert_eq!(got[1].1.raw, br#"{"x":[1, 2]}"#);
         assert_eq!(got[2].1.str_content().unwrap(), br#"q\"z"#);
         let v = Cursor::document(doc).unwrap();
-        assert_eq!(v.get(b"b").unwrap().get(b"x").unwrap().first_element().unwrap().raw, b"1");
+        assert_eq!(
+            v.get(b"b")
+                .unwrap()
+                .get(b"x")
+                .unwrap()
+                .first_element()
+                .unwrap()
+                .raw,
+            b"1"
+        );
     }
 }

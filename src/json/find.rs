@@ -32,7 +32,10 @@ pub fn quote_or_backslash(s: &[u8]) -> Option<usize> {
     }
     if i < 32 {
         // Fewer than 8 bytes left.
-        return s[i..].iter().position(|&b| b == b'"' || b == b'\\').map(|p| p + i);
+        return s[i..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')
+            .map(|p| p + i);
     }
     memchr::memchr2(b'"', b'\\', &s[i..]).map(|p| p + i)
 }

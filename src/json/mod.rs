@@ -19,8 +19,6 @@ mod cursor;
 mod find;
 mod write;
 
-pub use find::quote_or_backslash;
 pub use cursor::{has_controls, Cursor, Error, ErrorKind, Fields, Kind, Value, MAX_DEPTH};
-pub use write::{
-    escape_str_into, minify_into, minify_escaped_into, unescape_into, write_json_str,
-};
+pub use find::quote_or_backslash;
+pub use write::{escape_str_into, minify_escaped_into, minify_into, unescape_into, write_json_str};

@@ -71,7 +71,11 @@ fn walk(
     while i < raw.len() {
         let rest = &raw[i..];
         let Some(k) = memchr::memchr2(b'"', b'\\', rest) else {
-            if in_str { inside(rest) } else { outside(rest) }
+            if in_str {
+                inside(rest)
+            } else {
+                outside(rest)
+            }
             return;
         };
         if in_str {
@@ -233,14 +237,20 @@ mod tests {
 
     #[test]
     fn escapes_specials_and_controls() {
-        assert_eq!(s(|o| write_json_str(b"a\"b\\c\nd\x01", o)), r#""a\"b\\c\nd\u0001""#);
+        assert_eq!(
+            s(|o| write_json_str(b"a\"b\\c\nd\x01", o)),
+            r#""a\"b\\c\nd\u0001""#
+        );
         assert_eq!(s(|o| write_json_str("é".as_bytes(), o)), "\"é\"");
     }
 
     #[test]
     fn minify_keeps_strings_and_numbers() {
         let raw = br#"{ "a" : 12.0 , "b" : [ 1e3 , "x y\" z" ] }"#;
-        assert_eq!(s(|o| minify_into(raw, o)), r#"{"a":12.0,"b":[1e3,"x y\" z"]}"#);
+        assert_eq!(
+            s(|o| minify_into(raw, o)),
+            r#"{"a":12.0,"b":[1e3,"x y\" z"]}"#
+        );
         assert_eq!(s(|o| minify_into(br#"{"a":1}"#, o)), r#"{"a":1}"#);
     }
 
@@ -258,7 +268,10 @@ mod tests {
 
     #[test]
     fn unescape_handles_surrogates() {
-        assert_eq!(s(|o| unescape_into(br#"a\u00e9\ud83d\ude00\n\/"#, o)), "aé😀\n/");
+        assert_eq!(
+            s(|o| unescape_into(br#"a\u00e9\ud83d\ude00\n\/"#, o)),
+            "aé😀\n/"
+        );
         assert_eq!(s(|o| unescape_into(br#"\ud800x"#, o)), "\u{FFFD}x");
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ack::Ticket;
-use crate::pool::Pools;
 use crate::batch::Batch;
 use crate::frame::{Chunk, Span};
+use crate::pool::Pools;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::Request;
 use crate::stats::Tally;
@@ -93,7 +93,10 @@ impl Mapper {
             self.tally.records += 1;
             let result = self.map_record(table, rec, layout.as_deref(), ticket.as_ref(), out);
             if let Err(e) = result {
-                if table == Table::GuardDuty && rec.contains(&b'\n') && self.resync_lines(rec, ticket.as_ref(), out) {
+                if table == Table::GuardDuty
+                    && rec.contains(&b'\n')
+                    && self.resync_lines(rec, ticket.as_ref(), out)
+                {
                     continue;
                 }
                 let mut dl = DeadLetter::new(&key, e.reason(), e.to_string()).with_record(rec);

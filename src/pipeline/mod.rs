@@ -29,8 +29,8 @@ pub use mapper::{BatchSettings, Job, Mapper, Output};
 
 use crate::ack::{AckListener, Outcome, Ticket};
 use crate::decode::{self, Encoding};
+use crate::frame::{self, End, FrameError, JsonMode, JsonSplitter, Limits, LineSplitter, Span};
 use crate::pool::Pools;
-use crate::frame::{self, End, FrameError, JsonMode, JsonSplitter, LineSplitter, Limits, Span};
 use crate::route::{Route, Router};
 use crate::sink::dead_letter::{DeadLetter, DeadLetters};
 use crate::sink::{Request, Sink};
@@ -102,28 +102,41 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Decodes and frames one object, handing its records on as jobs. Faults in the object are
-/// dead-lettered here; the records read before them have already been dispatched.
+/// What reading objects needs from the run.
+pub struct ReadEnv<'a> {
+    pub limits: &'a Limits,
+    pub pools: &'a Pools,
+    pub stats: &'a Stats,
+}
+
+/// Decodes and frames one object, handing its records on as jobs. A fault in the object ends
+/// it with [`ObjectEnd::DeadLettered`] and the dead letter to write; the records read before
+/// the fault have already been dispatched.
 pub fn read_object(
+    env: &ReadEnv,
     table: Table,
     key: &Arc<str>,
     reader: impl Read,
     ticket: Option<&Ticket>,
-    limits: &Limits,
-    pools: &Pools,
-    stats: &Stats,
     tally: &mut Tally,
     dispatch: &mut dyn FnMut(Job) -> bool,
-    dead: &mut dyn FnMut(DeadLetter),
-) -> ObjectEnd {
-    let reader = Counting { inner: reader, stats };
+) -> (ObjectEnd, Option<DeadLetter>) {
+    let ReadEnv {
+        limits,
+        pools,
+        stats,
+    } = *env;
+    let reader = Counting {
+        inner: reader,
+        stats,
+    };
     let (enc, decoder) = match decode::open(reader) {
         Ok(x) => x,
-        Err(e) => return ObjectEnd::Failed(format!("reading {key}: {e}")),
+        Err(e) => return (ObjectEnd::Failed(format!("reading {key}: {e}")), None),
     };
     let Some(decoder) = decoder else {
         debug_assert_eq!(enc, Encoding::Parquet);
-        return ObjectEnd::Skipped("parquet");
+        return (ObjectEnd::Skipped("parquet"), None);
     };
     let mut decoded = 0u64;
     let mut header_error: Option<String> = None;
@@ -131,7 +144,11 @@ pub fn read_object(
     let mut emit = |mut chunk: frame::Chunk| -> bool {
         if table == Table::VpcFlow && layout.is_none() {
             // The object's first line is its header.
-            let Some(pos) = chunk.spans.iter().position(|s| matches!(s, Span::Record { .. })) else {
+            let Some(pos) = chunk
+                .spans
+                .iter()
+                .position(|s| matches!(s, Span::Record { .. }))
+            else {
                 return true;
             };
             let Span::Record { start, end } = chunk.spans[pos] else {
@@ -170,41 +187,50 @@ pub fn read_object(
         Stats::add(&stats.bytes_decoded, n);
     };
     let end = match mode {
-        Some(m) => frame::frame(decoder, &mut JsonSplitter::new(m), limits, pools, &mut count, &mut emit),
-        None => frame::frame(decoder, &mut LineSplitter::new(), limits, pools, &mut count, &mut emit),
+        Some(m) => frame::frame(
+            decoder,
+            &mut JsonSplitter::new(m),
+            limits,
+            pools,
+            &mut count,
+            &mut emit,
+        ),
+        None => frame::frame(
+            decoder,
+            &mut LineSplitter::new(),
+            limits,
+            pools,
+            &mut count,
+            &mut emit,
+        ),
     };
-    let object_fault = |reason: &'static str, detail: String, dead: &mut dyn FnMut(DeadLetter)| {
+    let fault = |reason: &'static str, detail: String, at: Option<u64>| {
         let mut dl = DeadLetter::new(key, reason, detail);
         dl.table = Some(table.name().into());
-        dead(dl);
-        ObjectEnd::DeadLettered(reason)
+        dl.byte_offset = at;
+        (ObjectEnd::DeadLettered(reason), Some(dl))
     };
     if let Some(detail) = header_error {
-        return object_fault("missing_header", detail, dead);
+        return fault("missing_header", detail, None);
     }
     match end {
-        _ if decoded == 0 && !matches!(&end, Err(e) if !e.is_permanent()) => {
-            // A zero-byte object (or one whose compressed stream holds nothing).
-            if let Err(e) = &end {
-                if !matches!(e, FrameError::Truncated(_)) {
-                    return object_fault(e.reason(), e.to_string(), dead);
-                }
+        // A zero-byte object, or a compressed stream that holds nothing.
+        _ if decoded == 0 && !matches!(&end, Err(e) if !e.is_permanent()) => match &end {
+            Err(e) if !matches!(e, FrameError::Truncated(_)) => {
+                fault(e.reason(), e.to_string(), None)
             }
-            ObjectEnd::Skipped("empty_object")
-        }
-        Ok(End::Complete) => ObjectEnd::Complete,
-        Ok(End::NoRecords) => ObjectEnd::Skipped("no_records_key"),
+            _ => (ObjectEnd::Skipped("empty_object"), None),
+        },
+        Ok(End::Complete) => (ObjectEnd::Complete, None),
+        Ok(End::NoRecords) => (ObjectEnd::Skipped("no_records_key"), None),
         Err(e) if e.is_permanent() => {
-            let reason = e.reason();
-            let mut dl = DeadLetter::new(key, reason, e.to_string());
-            dl.table = Some(table.name().into());
-            if let FrameError::Truncated(at) | FrameError::TrailingData(at) = e {
-                dl.byte_offset = Some(at);
-            }
-            dead(dl);
-            ObjectEnd::DeadLettered(reason)
+            let at = match e {
+                FrameError::Truncated(at) | FrameError::TrailingData(at) => Some(at),
+                _ => None,
+            };
+            fault(e.reason(), e.to_string(), at)
         }
-        Err(e) => ObjectEnd::Failed(format!("reading {key}: {e}")),
+        Err(e) => (ObjectEnd::Failed(format!("reading {key}: {e}")), None),
     }
 }
 
@@ -274,18 +300,14 @@ impl ObjectMapper {
         let mut dead_letters = Vec::new();
         let key: Arc<str> = key.into();
         let mut tally = Tally::default();
-        let mut object_dead = Vec::new();
         let mapper = &mut self.mapper;
-        let end = read_object(
-            table,
-            &key,
-            bytes,
-            None,
-            &self.limits,
-            &self.pools,
-            &self.stats,
-            &mut tally,
-            &mut |job| {
+        let env = ReadEnv {
+            limits: &self.limits,
+            pools: &self.pools,
+            stats: &self.stats,
+        };
+        let (end, object_dead) =
+            read_object(&env, table, &key, bytes, None, &mut tally, &mut |job| {
                 mapper.run(
                     job,
                     &mut Collect {
@@ -294,9 +316,7 @@ impl ObjectMapper {
                     },
                 );
                 true
-            },
-            &mut |dl| object_dead.push(dl),
-        );
+            });
         dead_letters.extend(object_dead);
         self.mapper.flush_all(&mut Collect {
             requests: &mut requests,
@@ -314,7 +334,13 @@ impl ObjectMapper {
 }
 
 /// Maps one object's bytes as `table` on the calling thread (see [`ObjectMapper`]).
-pub fn map_object(table: Table, key: &str, bytes: &[u8], settings: BatchSettings, limits: &Limits) -> Mapped {
+pub fn map_object(
+    table: Table,
+    key: &str,
+    bytes: &[u8],
+    settings: BatchSettings,
+    limits: &Limits,
+) -> Mapped {
     ObjectMapper::new(
         settings,
         Limits {
@@ -432,20 +458,26 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
 
 fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerOut) {
     shared.reading.fetch_add(1, Ordering::AcqRel);
-    let Task { table, object, ticket } = task;
+    let Task {
+        table,
+        object,
+        ticket,
+    } = task;
     let key: Arc<str> = object.key.as_str().into();
     let mut tally = Tally::default();
-    let mut object_dead = Vec::new();
-    let end = match (object.open)() {
-        Err(e) => ObjectEnd::Failed(format!("opening {key}: {e}")),
+    let env = ReadEnv {
+        limits: &shared.limits,
+        pools: &shared.pools,
+        stats: &shared.stats,
+    };
+    let (end, object_dead) = match (object.open)() {
+        Err(e) => (ObjectEnd::Failed(format!("opening {key}: {e}")), None),
         Ok(reader) => read_object(
+            &env,
             table,
             &key,
             reader,
             Some(&ticket),
-            &shared.limits,
-            &shared.pools,
-            &shared.stats,
             &mut tally,
             &mut |job| {
                 if shared.idle.load(Ordering::Acquire) > 0 {
@@ -460,10 +492,9 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
                 }
                 !shared.abort.load(Ordering::Relaxed)
             },
-            &mut |dl| object_dead.push(dl),
         ),
     };
-    for dl in object_dead {
+    if let Some(dl) = object_dead {
         out.dead_letter(dl);
     }
     mapper.tally.notes.merge(&tally.notes);
@@ -575,7 +606,13 @@ pub fn run(
                 }
                 Route::Table(table) => {
                     let ticket = Ticket::new(&object.key, listener.clone());
-                    obj_tx.send(Task { table, object, ticket }).is_ok()
+                    obj_tx
+                        .send(Task {
+                            table,
+                            object,
+                            ticket,
+                        })
+                        .is_ok()
                 }
             }
         });

@@ -95,9 +95,13 @@ impl DeadLetters {
         if guard.is_none() {
             fs::create_dir_all(&self.dir)?;
             let stamp = time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+                .format(time::macros::format_description!(
+                    "[year][month][day]T[hour][minute][second]Z"
+                ))
                 .unwrap_or_else(|_| "run".into());
-            let path = self.dir.join(format!("{stamp}-{}.ndjson.zst", std::process::id()));
+            let path = self
+                .dir
+                .join(format!("{stamp}-{}.ndjson.zst", std::process::id()));
             let file = BufWriter::new(File::create(path)?);
             *guard = Some(zstd::Encoder::new(file, 3)?.auto_finish());
         }

@@ -26,7 +26,9 @@ impl DirSink {
         }
         // A run prefix keeps the files of several runs into one directory apart.
         let run = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
             .unwrap_or_else(|_| "run".into());
         Ok(DirSink {
             root: root.to_path_buf(),

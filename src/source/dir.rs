@@ -19,7 +19,10 @@ impl DirSource {
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", root.display())))?;
         let mut files = Vec::new();
         if meta.is_file() {
-            let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             files.push((name, root.to_path_buf(), meta.len()));
         } else {
             walk(root, root, &mut files)?;
@@ -30,7 +33,8 @@ impl DirSource {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, u64)>) -> io::Result<()> {
-    let entries = fs::read_dir(dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let entries = fs::read_dir(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
     for entry in entries {
         let entry = entry?;
         let path = entry.path();

@@ -223,11 +223,15 @@ impl Row<'_> {
         let parsed = std::str::from_utf8(text)
             .ok()
             .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|f| f.is_finite() && f.trunc() >= i32::MIN as f64 && f.trunc() <= i32::MAX as f64);
+            .filter(|f| {
+                f.is_finite() && f.trunc() >= i32::MIN as f64 && f.trunc() <= i32::MAX as f64
+            });
         match parsed {
             Some(f) => {
                 let mut buf = itoa_buf(f.trunc() as i64);
-                self.batch.value_buf(col).extend_from_slice(buf.as_bytes_mut());
+                self.batch
+                    .value_buf(col)
+                    .extend_from_slice(buf.as_bytes_mut());
             }
             None => self.note("invalid_int", col),
         }
@@ -281,7 +285,13 @@ pub fn is_iso8601(s: &[u8]) -> bool {
         Some(v)
     }
     let fast = || -> Option<bool> {
-        if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' {
+        if s.len() < 20
+            || s[4] != b'-'
+            || s[7] != b'-'
+            || s[10] != b'T'
+            || s[13] != b':'
+            || s[16] != b':'
+        {
             return None;
         }
         let frac_ok = match &s[19..] {
@@ -293,7 +303,12 @@ pub fn is_iso8601(s: &[u8]) -> bool {
         let month = time::Month::try_from(num(&s[5..7])? as u8).ok()?;
         let day = num(&s[8..10])? as u8;
         let date = time::Date::from_calendar_date(year, month, day).is_ok();
-        let t = time::Time::from_hms(num(&s[11..13])? as u8, num(&s[14..16])? as u8, num(&s[17..19])? as u8).is_ok();
+        let t = time::Time::from_hms(
+            num(&s[11..13])? as u8,
+            num(&s[14..16])? as u8,
+            num(&s[17..19])? as u8,
+        )
+        .is_ok();
         Some(frac_ok && date && t)
     };
     match fast() {

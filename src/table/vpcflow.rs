@@ -101,7 +101,8 @@ impl Layout {
 
 /// Splits on runs of ASCII whitespace (the AWS docs contain a double space).
 fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty())
+    line.split(|b| b.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
 }
 
 /// Remembers the last unix-seconds value formatted per datetime column: the lines of one flow
