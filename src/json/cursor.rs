@@ -79,6 +79,7 @@ pub enum ErrorKind {
     BadEscape,
     ControlCharInString,
     BadNumber,
+    LoneSurrogate,
     TooDeep,
     TrailingData,
 }
@@ -101,6 +102,7 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::BadEscape => f.write_str("invalid escape in string"),
             ErrorKind::ControlCharInString => f.write_str("control character in string"),
             ErrorKind::BadNumber => f.write_str("invalid number"),
+            ErrorKind::LoneSurrogate => f.write_str("\\u escape of an unpaired UTF-16 surrogate"),
             ErrorKind::TooDeep => write!(f, "nesting deeper than {MAX_DEPTH}"),
             ErrorKind::TrailingData => f.write_str("data after the JSON value"),
         }
@@ -291,14 +293,23 @@ impl<'a> Cursor<'a> {
             match self.buf.get(self.pos + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
                 Some(b'u') => {
-                    let hex = self.buf.get(self.pos + 2..self.pos + 6);
-                    match hex {
-                        Some(h) if h.iter().all(u8::is_ascii_hexdigit) => self.pos += 6,
-                        Some(_) => return Err(self.err(ErrorKind::BadEscape)),
-                        None => {
-                            self.pos = self.buf.len();
-                            return Err(self.err(ErrorKind::UnexpectedEnd));
+                    // Strings are copied to the output still escaped, so an unpaired surrogate
+                    // would reach Azure, whose strict parser rejects the whole request. Such a
+                    // record is invalid here, as it is for serde_json.
+                    let unit = self.hex4(self.pos + 2)?;
+                    self.pos += 6;
+                    if (0xDC00..0xE000).contains(&unit) {
+                        return Err(self.err(ErrorKind::LoneSurrogate));
+                    }
+                    if (0xD800..0xDC00).contains(&unit) {
+                        if self.buf.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return Err(self.err(ErrorKind::LoneSurrogate));
                         }
+                        let low = self.hex4(self.pos + 2)?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return Err(self.err(ErrorKind::LoneSurrogate));
+                        }
+                        self.pos += 6;
                     }
                 }
                 Some(_) => return Err(self.err(ErrorKind::BadEscape)),
@@ -308,6 +319,22 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
+    }
+
+    /// The value of the four hex digits at `at`.
+    fn hex4(&mut self, at: usize) -> Result<u32, Error> {
+        let Some(h) = self.buf.get(at..at + 4) else {
+            self.pos = self.buf.len();
+            return Err(self.err(ErrorKind::UnexpectedEnd));
+        };
+        let mut v = 0;
+        for &c in h {
+            let d = (c as char)
+                .to_digit(16)
+                .ok_or_else(|| self.err(ErrorKind::BadEscape))?;
+            v = (v << 4) | d;
+        }
+        Ok(v)
     }
 
     /// Skips an object or array with full grammar checks, iteratively: nested containers are
@@ -525,6 +552,10 @@ mod tests {
         assert_eq!(bad(r#"{"a":01}"#), ErrorKind::UnexpectedByte(b'1'));
         assert_eq!(bad(r#"{"a":1.}"#), ErrorKind::BadNumber);
         assert_eq!(bad(r#"{"a":"\x"}"#), ErrorKind::BadEscape);
+        assert_eq!(bad(r#""\ud800""#), ErrorKind::LoneSurrogate);
+        assert_eq!(bad(r#""\udc00\ud800""#), ErrorKind::LoneSurrogate);
+        assert_eq!(bad(r#""\ud800\u0041""#), ErrorKind::LoneSurrogate);
+        assert_eq!(ok(r#""\ud83d\ude00\u00e9""#), Kind::String);
         assert_eq!(bad("{\"a\":\"x\ny\"}"), ErrorKind::ControlCharInString);
         assert_eq!(bad(r#"{"a":tru}"#), ErrorKind::UnexpectedByte(b't'));
         assert_eq!(bad(r#"{"a":1}]"#), ErrorKind::TrailingData);

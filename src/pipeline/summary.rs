@@ -100,13 +100,11 @@ pub fn human_bytes(n: u64) -> String {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let skipped = self.skipped.total();
         writeln!(
             f,
-            "objects:      {} seen, {} read, {} skipped, {} dead-lettered, {} failed",
+            "objects:      {} seen, {} skipped, {} dead-lettered, {} failed",
             self.objects_seen,
-            self.objects_seen.saturating_sub(skipped),
-            skipped,
+            self.skipped.total(),
             self.objects_dead_lettered,
             self.objects_failed
         )?;

@@ -171,7 +171,7 @@ pub fn map(
             got,
         });
     }
-    let row = Row {
+    let mut row = Row {
         batch,
         tally,
         table: Table::VpcFlow,
@@ -186,6 +186,7 @@ pub fn map(
             continue;
         }
         match def.ty {
+            ColType::String if tok.len() > super::FIELD_LIMIT => row.text(col, tok),
             ColType::String => {
                 // Flow log values are plain tokens; escape anyway, they are input.
                 let out = row.batch.value_buf(col);
