@@ -115,7 +115,7 @@ pub fn map_all(table: Table, data: &[u8], spans: &[(usize, usize)], limit: usize
     let mut batches = Vec::new();
     let mut batch = Batch::new(table);
     let mut tally = Tally::default();
-    let mut times = vpcflow::TimeCache::default();
+    let mut times = vpcflow::LineState::default();
     let mut layout = None;
     for &(s, e) in spans {
         let rec = &data[s..e];

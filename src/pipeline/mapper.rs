@@ -50,7 +50,7 @@ pub struct Mapper {
     settings: BatchSettings,
     pools: Arc<Pools>,
     batches: [Batch; 3],
-    times: vpcflow::TimeCache,
+    lines: vpcflow::LineState,
     pub tally: Tally,
     json: Vec<u8>,
 }
@@ -61,7 +61,7 @@ impl Mapper {
             settings,
             batches: Table::ALL.map(|t| pools.batch(t)),
             pools,
-            times: vpcflow::TimeCache::default(),
+            lines: vpcflow::LineState::default(),
             tally: Tally::default(),
             json: Vec::new(),
         }
@@ -129,7 +129,7 @@ impl Mapper {
             Table::CloudTrail => cloudtrail::map(rec, batch, &mut self.tally),
             Table::GuardDuty => guardduty::map(rec, batch, &mut self.tally),
             Table::VpcFlow => match layout {
-                Some(l) => vpcflow::map(rec, l, &mut self.times, batch, &mut self.tally),
+                Some(l) => vpcflow::map(rec, l, &mut self.lines, batch, &mut self.tally),
                 None => Err(RecordError::NoFields),
             },
         };

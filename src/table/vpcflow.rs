@@ -99,37 +99,55 @@ impl Layout {
     }
 }
 
-/// Splits on runs of ASCII whitespace (the AWS docs contain a double space).
-fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|b| b.is_ascii_whitespace())
-        .filter(|t| !t.is_empty())
-}
-
-/// Remembers the last unix-seconds value formatted per datetime column: the lines of one flow
-/// log file share a handful of start/end values, so most rows reuse the text.
+/// Per-worker scratch state for mapping lines: token spans and formatted times, reused from
+/// line to line.
 #[derive(Default)]
-pub struct TimeCache {
-    last: [(i64, [u8; 22]); 2],
+pub struct LineState {
+    tokens: Vec<(u32, u32)>,
+    /// Per datetime column (start, end): the minute last formatted and its text
+    /// `"YYYY-MM-DDTHH:MM:`. Flow records of one file share a few minutes, so the calendar
+    /// work (done by `time`) happens once per minute and a row only appends its seconds.
+    minutes: [(i64, Vec<u8>); 2],
 }
 
-impl TimeCache {
-    fn write(&mut self, slot: usize, secs: i64, out: &mut Vec<u8>) -> bool {
-        let (cached, text) = &mut self.last[slot];
-        if *cached != secs || text[0] == 0 {
-            let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
+impl LineState {
+    /// Splits on runs of ASCII whitespace (the AWS docs contain a double space).
+    fn tokenize(&mut self, line: &[u8]) {
+        self.tokens.clear();
+        let n = line.len();
+        let mut i = 0;
+        while i < n {
+            while i < n && IS_WS[line[i] as usize] {
+                i += 1;
+            }
+            let start = i;
+            while i < n && !IS_WS[line[i] as usize] {
+                i += 1;
+            }
+            if i > start {
+                self.tokens.push((start as u32, i as u32));
+            }
+        }
+    }
+
+    fn write_time(&mut self, slot: usize, secs: i64, out: &mut Vec<u8>) -> bool {
+        let minute = secs.div_euclid(60);
+        let (cached, prefix) = &mut self.minutes[slot];
+        if *cached != minute || prefix.is_empty() {
+            let Ok(t) = time::OffsetDateTime::from_unix_timestamp(minute * 60) else {
                 return false;
             };
-            let fmt = time::macros::format_description!(
-                "\"[year]-[month]-[day]T[hour]:[minute]:[second]Z\""
-            );
-            let mut buf = Vec::with_capacity(22);
-            if t.format_into(&mut buf, &fmt).is_err() || buf.len() != 22 {
+            let fmt = time::macros::format_description!("\"[year]-[month]-[day]T[hour]:[minute]:");
+            prefix.clear();
+            if t.format_into(prefix, &fmt).is_err() || prefix.len() != 18 {
+                prefix.clear();
                 return false;
             }
-            text.copy_from_slice(&buf);
-            *cached = secs;
+            *cached = minute;
         }
-        out.extend_from_slice(&text[..]);
+        let sec = secs.rem_euclid(60) as u8;
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(&[b'0' + sec / 10, b'0' + sec % 10, b'Z', b'"']);
         true
     }
 }
@@ -143,41 +161,72 @@ fn bad_number(col: usize, tok: &[u8], expected: &'static str) -> RecordError {
 }
 
 /// Parses a decimal integer as AWS writes it (optional `-`, digits).
+#[inline]
 fn parse_int(tok: &[u8]) -> Option<i64> {
     let (neg, digits) = match tok.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, tok),
     };
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    // 19 digits can overflow i64; std's parser checks that.
+    if digits.len() <= 18 {
+        // Up to 18 digits cannot overflow an i64: accumulate directly.
+        let mut v: i64 = 0;
+        for &d in digits {
+            let d = d.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + d as i64;
+        }
+        return Some(if neg { -v } else { v });
+    }
+    // 19 digits may overflow: std's parser checks.
     let v: i64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
     Some(if neg { -v } else { v })
 }
 
+/// ASCII whitespace, as a table: the tokenizer's only per-byte test.
+static IS_WS: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0x0b] = true;
+    t[0x0c] = true;
+    t
+};
+
 pub fn map(
     line: &[u8],
     layout: &Layout,
-    times: &mut TimeCache,
+    state: &mut LineState,
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
     super::value::check_utf8(line)?;
-    let got = tokens(line).count();
+    state.tokenize(line);
+    let got = state.tokens.len();
     if got != layout.slots.len() {
         return Err(RecordError::FieldCount {
             expected: layout.slots.len(),
             got,
         });
     }
+    // Flow log values are plain tokens; one SIMD check per line decides whether any of them
+    // needs JSON escaping at all.
+    let plain = memchr::memchr2(b'"', b'\\', line).is_none() && !crate::json::has_controls(line);
     let mut row = Row {
         batch,
         tally,
         table: Table::VpcFlow,
     };
-    for (tok, slot) in tokens(line).zip(&layout.slots) {
-        let Some(col) = *slot else { continue };
+    for i in 0..got {
+        let Some(col) = layout.slots[i] else { continue };
+        let (a, b) = state.tokens[i];
+        let tok = &line[a as usize..b as usize];
         let def = &COLUMNS[col];
         if tok == b"-" {
             if def.ty == ColType::String {
@@ -188,9 +237,9 @@ pub fn map(
         match def.ty {
             ColType::String if tok.len() > super::FIELD_LIMIT => row.text(col, tok),
             ColType::String => {
-                // Flow log values are plain tokens; escape anyway, they are input.
                 let out = row.batch.value_buf(col);
-                if tok.iter().all(|&b| b != b'"' && b != b'\\' && b >= 0x20) {
+                if plain {
+                    out.reserve(tok.len() + 2);
                     out.push(b'"');
                     out.extend_from_slice(tok);
                     out.push(b'"');
@@ -221,7 +270,7 @@ pub fn map(
             ColType::DateTime => {
                 let secs = parse_int(tok).ok_or_else(|| bad_number(col, tok, "unix time"))?;
                 let slot = usize::from(col != Col::TimeGenerated as usize);
-                if !times.write(slot, secs, row.batch.value_buf(col)) {
+                if !state.write_time(slot, secs, row.batch.value_buf(col)) {
                     return Err(bad_number(col, tok, "unix time"));
                 }
             }
