@@ -15,7 +15,7 @@
 
 use memchr::memchr3;
 
-use crate::json::quote_or_backslash;
+use crate::json::{has_controls, quote_or_backslash, Cursor, Kind};
 
 use super::{End, FrameError, Span, Splitter};
 
@@ -52,6 +52,11 @@ pub struct JsonSplitter {
     trailing_at: Option<usize>,
     /// Bytes released before `buf[0]`, for error offsets.
     base: u64,
+    /// Whether any byte below 0x20 was seen in the object so far (sticky), and up to where
+    /// the buffer was checked. Minified objects have none, which lets validation skip the
+    /// per-string control check.
+    controls: bool,
+    controls_checked: usize,
 }
 
 impl JsonSplitter {
@@ -78,6 +83,8 @@ impl JsonSplitter {
             prev_newline: false,
             trailing_at: None,
             base: 0,
+            controls: false,
+            controls_checked: 0,
         }
     }
 
@@ -105,6 +112,7 @@ impl JsonSplitter {
                 out.push(Span::Record {
                     start: start as u32,
                     end: end as u32,
+                    validated: false,
                 });
             }
         }
@@ -120,6 +128,36 @@ impl JsonSplitter {
 
     fn abs(&self, at: usize) -> u64 {
         self.base + at as u64
+    }
+
+    /// A record starts at `at`: when all of it is in the buffer, validate it with the JSON
+    /// cursor, which finds its end in the same pass, and hand it on as validated so that the
+    /// mapper walks it without checking again. Returns false (the byte-level path takes over
+    /// and the mapper validates, reporting any error) when the record is incomplete or invalid.
+    fn validate_record(&mut self, buf: &[u8], at: usize, out: &mut Vec<Span>) -> bool {
+        if self.controls_checked < buf.len() {
+            let from = self.controls_checked.max(at);
+            self.controls |= has_controls(&buf[from..]);
+            self.controls_checked = buf.len();
+        }
+        let mut c = Cursor::with_controls(&buf[at..], self.controls);
+        match c.value() {
+            Ok(v) if v.kind == Kind::Object => {
+                let end = at + c.pos();
+                if !v.raw.is_ascii() && std::str::from_utf8(v.raw).is_err() {
+                    return false;
+                }
+                out.push(Span::Record {
+                    start: at as u32,
+                    end: end as u32,
+                    validated: true,
+                });
+                self.pos = end;
+                self.prev_newline = false;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Inside a record's nested values only strings and brackets matter: a tight loop for
@@ -287,6 +325,12 @@ impl Splitter for JsonSplitter {
                         self.in_records = true;
                         self.saw_records = true;
                     } else if self.at_elem_level() {
+                        if b == b'{'
+                            && self.elem_start.is_none()
+                            && self.validate_record(buf, at, out)
+                        {
+                            continue;
+                        }
                         self.start_elem(at, false);
                     }
                     self.depth += 1;
@@ -301,6 +345,7 @@ impl Splitter for JsonSplitter {
                             out.push(Span::Record {
                                 start: at as u32,
                                 end: at as u32 + 1,
+                                validated: false,
                             });
                             continue;
                         }
@@ -359,6 +404,7 @@ impl Splitter for JsonSplitter {
 
     fn rebase(&mut self, n: usize) {
         self.pos = self.pos.saturating_sub(n);
+        self.controls_checked = self.controls_checked.saturating_sub(n);
         self.base += n as u64;
         self.elem_start = self.elem_start.map(|s| s.saturating_sub(n));
         self.key_start = self.key_start.map(|s| s.saturating_sub(n));
@@ -378,6 +424,7 @@ impl Splitter for JsonSplitter {
         let dropped = self.pos - from;
         self.base += dropped as u64;
         self.pos = from;
+        self.controls_checked = self.controls_checked.min(from);
         (from, dropped)
     }
 

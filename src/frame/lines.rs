@@ -36,6 +36,7 @@ impl LineSplitter {
             out.push(Span::Record {
                 start: self.line_start as u32,
                 end: e as u32,
+                validated: false,
             });
         }
     }

@@ -25,8 +25,16 @@ pub use lines::LineSplitter;
 /// One unit of framed output: either a record's byte span or a record that was too large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {
-    Record { start: u32, end: u32 },
-    Oversized { bytes: u64 },
+    /// A record's bytes. `validated`: the framer already checked that they are one valid
+    /// JSON object in UTF-8, so the mapper may walk them without checking again.
+    Record {
+        start: u32,
+        end: u32,
+        validated: bool,
+    },
+    Oversized {
+        bytes: u64,
+    },
 }
 
 /// Complete records cut from one object, in order.
@@ -210,7 +218,7 @@ pub fn frame<R: Read, S: Splitter>(
         let scanned = splitter.scan(&buf, &mut spans);
         // Records that completed within one read were never seen in progress: check them here.
         for sp in &mut spans[before..] {
-            if let Span::Record { start, end } = *sp {
+            if let Span::Record { start, end, .. } = *sp {
                 if (end - start) as usize > limits.max_record_bytes {
                     *sp = Span::Oversized {
                         bytes: (end - start) as u64,

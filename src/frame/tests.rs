@@ -35,7 +35,7 @@ fn run<S: Splitter>(
             next += c.spans.len() as u64;
             for sp in &c.spans {
                 match *sp {
-                    Span::Record { start, end } => got.push(
+                    Span::Record { start, end, .. } => got.push(
                         String::from_utf8_lossy(&c.data[start as usize..end as usize]).into_owned(),
                     ),
                     Span::Oversized { bytes } => got.push(format!("<oversized {bytes}>")),
@@ -158,5 +158,58 @@ fn lines_strip_crlf_and_blank_lines() {
     assert_eq!(
         r,
         vec!["a b".to_string(), "<oversized 100>".into(), "c d".into()]
+    );
+}
+
+/// Which records the framer validated, for each read size.
+fn validated_flags(mode: JsonMode, input: &str, step: usize) -> Vec<bool> {
+    let pools = crate::pool::Pools::new(1, 1 << 20);
+    let limits = Limits::default();
+    let mut s = JsonSplitter::new(mode);
+    let mut flags = Vec::new();
+    struct Slow<'a>(&'a [u8], usize);
+    impl Read for Slow<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let _ = frame(
+        Slow(input.as_bytes(), step),
+        &mut s,
+        &limits,
+        &pools,
+        &mut |_| {},
+        &mut |c: Chunk| {
+            for sp in &c.spans {
+                if let Span::Record { validated, .. } = sp {
+                    flags.push(*validated);
+                }
+            }
+            true
+        },
+    );
+    flags
+}
+
+#[test]
+fn complete_valid_objects_are_validated_by_the_framer() {
+    let doc = r#"{"Records":[{"a":1},{"b":"\ud800"},{"c":[1,2]},7,{"d":"x"}]}"#;
+    // Read whole: valid objects are validated; the lone surrogate and the number are not
+    // (the mapper reports them).
+    assert_eq!(
+        validated_flags(JsonMode::Records, doc, doc.len()),
+        vec![true, false, true, false, true]
+    );
+    // A record cut by the end of a read is never marked validated; the mapper checks it.
+    let flags = validated_flags(JsonMode::Records, doc, 5);
+    assert_eq!(flags.len(), 5);
+    assert!(!flags[1] && !flags[3]);
+    let lines = "{\"a\":1}\n{\"b\":\n{\"c\":\"\x01\"}\n{\"d\":2}\n";
+    assert_eq!(
+        validated_flags(JsonMode::Values, lines, lines.len()),
+        vec![true, false, false, true]
     );
 }

@@ -22,7 +22,6 @@ pub enum Kind {
 pub struct Value<'a> {
     pub kind: Kind,
     pub raw: &'a [u8],
-    controls: bool,
 }
 
 impl<'a> Value<'a> {
@@ -35,7 +34,7 @@ impl<'a> Value<'a> {
     /// again cannot fail in practice; the iterator still reports errors rather than assume.
     pub fn fields(&self) -> Option<Fields<'a>> {
         (self.kind == Kind::Object).then(|| Fields {
-            c: Cursor::sub(self.raw, self.controls),
+            c: Cursor::trusted(self.raw),
             state: FieldsState::Start,
         })
     }
@@ -45,7 +44,7 @@ impl<'a> Value<'a> {
         if self.kind != Kind::Array {
             return None;
         }
-        let mut c = Cursor::sub(self.raw, self.controls);
+        let mut c = Cursor::trusted(self.raw);
         c.pos = 1;
         c.skip_ws();
         if c.peek() == Some(b']') {
@@ -117,6 +116,10 @@ pub struct Cursor<'a> {
     /// have none, and then no string can hold a raw control character: the per-string check
     /// is skipped and strings are skipped by `memchr` alone.
     controls: bool,
+    /// The buffer is a value this module already validated: skip values by matching quotes
+    /// and brackets only. Nested walks (`userIdentity.sessionContext...`) would otherwise
+    /// validate the same bytes again at every level.
+    trusted: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -125,15 +128,29 @@ impl<'a> Cursor<'a> {
             buf,
             pos: 0,
             controls: has_controls(buf),
+            trusted: false,
         }
     }
 
-    /// For a sub-span of a buffer already checked by [`has_controls`].
-    fn sub(buf: &'a [u8], controls: bool) -> Self {
+    /// Like [`Cursor::new`], for a caller that already knows whether `buf` holds any byte
+    /// below 0x20 (the framer tracks it per object instead of per record).
+    pub fn with_controls(buf: &'a [u8], controls: bool) -> Self {
         Cursor {
             buf,
             pos: 0,
             controls,
+            trusted: false,
+        }
+    }
+
+    /// Over bytes this module already validated (a [`Value`], or a record the framer
+    /// validated): values are skipped by matching quotes and brackets only.
+    pub fn trusted(buf: &'a [u8]) -> Self {
+        Cursor {
+            buf,
+            pos: 0,
+            controls: false,
+            trusted: true,
         }
     }
 
@@ -179,6 +196,13 @@ impl<'a> Cursor<'a> {
     /// Reads (validates and skips) the value at the cursor.
     pub fn value(&mut self) -> Result<Value<'a>, Error> {
         let start = self.pos;
+        if self.trusted {
+            let kind = self.skip_trusted()?;
+            return Ok(Value {
+                kind,
+                raw: &self.buf[start..self.pos],
+            });
+        }
         let kind = match self.peek() {
             None => return Err(self.err(ErrorKind::UnexpectedEnd)),
             Some(b'"') => {
@@ -214,7 +238,6 @@ impl<'a> Cursor<'a> {
         Ok(Value {
             kind,
             raw: &self.buf[start..self.pos],
-            controls: self.controls,
         })
     }
 
@@ -321,6 +344,70 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Skips a value known to be valid. Bounds are still checked: a bug must not panic.
+    fn skip_trusted(&mut self) -> Result<Kind, Error> {
+        let kind = match self.peek() {
+            None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+            Some(b'"') => {
+                self.skip_string_trusted()?;
+                return Ok(Kind::String);
+            }
+            Some(b'{' | b'[') => {
+                let kind = if self.buf[self.pos] == b'{' {
+                    Kind::Object
+                } else {
+                    Kind::Array
+                };
+                let mut depth = 0usize;
+                loop {
+                    match self.peek() {
+                        None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+                        Some(b'"') => self.skip_string_trusted()?,
+                        Some(b'{' | b'[') => {
+                            depth += 1;
+                            self.pos += 1;
+                        }
+                        Some(b'}' | b']') => {
+                            depth -= 1;
+                            self.pos += 1;
+                            if depth == 0 {
+                                return Ok(kind);
+                            }
+                        }
+                        Some(_) => self.pos += 1,
+                    }
+                }
+            }
+            Some(b't' | b'f') => Kind::Bool,
+            Some(b'n') => Kind::Null,
+            Some(_) => Kind::Number,
+        };
+        // Literals and numbers end at a delimiter.
+        while let Some(b) = self.peek() {
+            if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                break;
+            }
+            self.pos += 1;
+        }
+        Ok(kind)
+    }
+
+    fn skip_string_trusted(&mut self) -> Result<(), Error> {
+        self.pos += 1;
+        loop {
+            let Some(i) = quote_or_backslash(&self.buf[self.pos.min(self.buf.len())..]) else {
+                self.pos = self.buf.len();
+                return Err(self.err(ErrorKind::UnexpectedEnd));
+            };
+            self.pos += i;
+            if self.buf[self.pos] == b'"' {
+                self.pos += 1;
+                return Ok(());
+            }
+            self.pos += 2;
+        }
+    }
+
     /// The value of the four hex digits at `at`.
     fn hex4(&mut self, at: usize) -> Result<u32, Error> {
         let Some(h) = self.buf.get(at..at + 4) else {
@@ -418,7 +505,11 @@ impl<'a> Cursor<'a> {
             });
         }
         let start = self.pos + 1;
-        self.string()?;
+        if self.trusted {
+            self.skip_string_trusted()?;
+        } else {
+            self.string()?;
+        }
         let key = &self.buf[start..self.pos - 1];
         self.skip_ws();
         match self.peek() {
@@ -455,6 +546,14 @@ impl<'a> Fields<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Fields {
             c: Cursor::new(buf),
+            state: FieldsState::Start,
+        }
+    }
+
+    /// Over an object already validated (see [`Cursor::trusted`]).
+    pub fn trusted(buf: &'a [u8]) -> Self {
+        Fields {
+            c: Cursor::trusted(buf),
             state: FieldsState::Start,
         }
     }

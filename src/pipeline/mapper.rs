@@ -77,8 +77,12 @@ impl Mapper {
         } = job;
         for (i, span) in chunk.spans.iter().enumerate() {
             let index = chunk.first_record + i as u64;
-            let (start, end) = match *span {
-                Span::Record { start, end } => (start as usize, end as usize),
+            let (start, end, validated) = match *span {
+                Span::Record {
+                    start,
+                    end,
+                    validated,
+                } => (start as usize, end as usize, validated),
                 Span::Oversized { bytes } => {
                     self.tally.records += 1;
                     let e = RecordError::TooLarge(bytes as usize);
@@ -91,7 +95,14 @@ impl Mapper {
             };
             let rec = &chunk.data[start..end];
             self.tally.records += 1;
-            let result = self.map_record(table, rec, layout.as_deref(), ticket.as_ref(), out);
+            let result = self.map_record(
+                table,
+                rec,
+                validated,
+                layout.as_deref(),
+                ticket.as_ref(),
+                out,
+            );
             if let Err(e) = result {
                 if table == Table::GuardDuty
                     && rec.contains(&b'\n')
@@ -120,14 +131,15 @@ impl Mapper {
         &mut self,
         table: Table,
         rec: &[u8],
+        validated: bool,
         layout: Option<&vpcflow::Layout>,
         ticket: Option<&Ticket>,
         out: &mut dyn Output,
     ) -> Result<(), RecordError> {
         let batch = &mut self.batches[table.index()];
         let mapped = match table {
-            Table::CloudTrail => cloudtrail::map(rec, batch, &mut self.tally),
-            Table::GuardDuty => guardduty::map(rec, batch, &mut self.tally),
+            Table::CloudTrail => cloudtrail::map(rec, validated, batch, &mut self.tally),
+            Table::GuardDuty => guardduty::map(rec, validated, batch, &mut self.tally),
             Table::VpcFlow => match layout {
                 Some(l) => vpcflow::map(rec, l, &mut self.lines, batch, &mut self.tally),
                 None => Err(RecordError::NoFields),
@@ -167,7 +179,7 @@ impl Mapper {
             return false;
         }
         for line in lines {
-            if let Err(e) = self.map_record(Table::GuardDuty, line, None, ticket, out) {
+            if let Err(e) = self.map_record(Table::GuardDuty, line, false, None, ticket, out) {
                 let key = ticket.map(|t| t.key()).unwrap_or("");
                 let mut dl = DeadLetter::new(key, e.reason(), e.to_string()).with_record(line);
                 dl.table = Some(Table::GuardDuty.name().into());

@@ -151,7 +151,7 @@ pub fn read_object(
             else {
                 return true;
             };
-            let Span::Record { start, end } = chunk.spans[pos] else {
+            let Span::Record { start, end, .. } = chunk.spans[pos] else {
                 return true;
             };
             match vpcflow::Layout::from_header(&chunk.data[start as usize..end as usize]) {

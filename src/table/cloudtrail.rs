@@ -66,13 +66,19 @@ declare_columns! {
 
 /// Maps one CloudTrail record into the pending row of `batch`. On error the caller rolls the
 /// row back and dead-letters the record.
-pub fn map(rec: &[u8], batch: &mut Batch, tally: &mut Tally) -> Result<(), RecordError> {
+/// `validated`: the framer already validated the record (see [`crate::frame::Span`]).
+pub fn map(
+    rec: &[u8],
+    validated: bool,
+    batch: &mut Batch,
+    tally: &mut Tally,
+) -> Result<(), RecordError> {
     let mut row = Row {
         batch,
         tally,
         table: Table::CloudTrail,
     };
-    for_each_field(rec, |k, v| {
+    for_each_field(rec, validated, |k, v| {
         let col = match k {
             b"eventTime" => return row.datetime(Col::TimeGenerated as usize, v),
             b"eventID" => Col::AwsEventId,

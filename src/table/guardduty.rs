@@ -27,14 +27,20 @@ declare_columns! {
     Description: String = "description",
 }
 
-pub fn map(rec: &[u8], batch: &mut Batch, tally: &mut Tally) -> Result<(), RecordError> {
+/// `validated`: the framer already validated the record (see [`crate::frame::Span`]).
+pub fn map(
+    rec: &[u8],
+    validated: bool,
+    batch: &mut Batch,
+    tally: &mut Tally,
+) -> Result<(), RecordError> {
     let mut row = Row {
         batch,
         tally,
         table: Table::GuardDuty,
     };
     let mut detail = None;
-    for_each_field(rec, |k, v| {
+    for_each_field(rec, validated, |k, v| {
         if k == b"detail" && v.kind == Kind::Object {
             detail = Some(v);
         } else {
