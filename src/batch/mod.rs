@@ -136,9 +136,10 @@ impl Batch {
         size + present.saturating_sub(1)
     }
 
-    /// Whether the pending row has any value at all.
+    /// Whether the pending row has any value at all. Every encoded JSON value is at least
+    /// one byte, so a column marked written has a value.
     pub fn pending_is_empty(&self) -> bool {
-        self.pending_row_bytes() == 2
+        self.pending == 0
     }
 
     /// Whether a row of `row_bytes` still fits under `limit` bytes of JSON.
@@ -147,9 +148,10 @@ impl Batch {
         self.json_bytes + comma + row_bytes <= limit
     }
 
-    /// Commits the pending row; its rows belong to the object of `ticket`.
-    pub fn commit_row(&mut self, ticket: Option<&Ticket>) {
-        let size = self.pending_row_bytes();
+    /// Commits the pending row, whose size the caller got from [`Batch::pending_row_bytes`];
+    /// its rows belong to the object of `ticket`.
+    pub fn commit_row_sized(&mut self, size: usize, ticket: Option<&Ticket>) {
+        debug_assert_eq!(size, self.pending_row_bytes());
         for c in &mut self.cols {
             c.ends.push(c.data.len() as u32);
         }
@@ -164,6 +166,12 @@ impl Batch {
                 self.tickets.push(t.clone());
             }
         }
+    }
+
+    /// Commits the pending row; its rows belong to the object of `ticket`.
+    pub fn commit_row(&mut self, ticket: Option<&Ticket>) {
+        let size = self.pending_row_bytes();
+        self.commit_row_sized(size, ticket);
     }
 
     /// Drops the pending row.

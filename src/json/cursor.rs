@@ -352,31 +352,38 @@ impl<'a> Cursor<'a> {
                 self.skip_string_trusted()?;
                 return Ok(Kind::String);
             }
-            Some(b'{' | b'[') => {
-                let kind = if self.buf[self.pos] == b'{' {
+            Some(open @ (b'{' | b'[')) => {
+                let kind = if open == b'{' {
                     Kind::Object
                 } else {
                     Kind::Array
                 };
+                let buf = self.buf;
+                let mut i = self.pos;
                 let mut depth = 0usize;
-                loop {
-                    match self.peek() {
-                        None => return Err(self.err(ErrorKind::UnexpectedEnd)),
-                        Some(b'"') => self.skip_string_trusted()?,
-                        Some(b'{' | b'[') => {
+                while i < buf.len() {
+                    match CLASS[buf[i] as usize] {
+                        OTHER => i += 1,
+                        QUOTE => match string_end(buf, i + 1) {
+                            Some(end) => i = end,
+                            None => break,
+                        },
+                        OPEN => {
                             depth += 1;
-                            self.pos += 1;
+                            i += 1;
                         }
-                        Some(b'}' | b']') => {
+                        _ => {
                             depth -= 1;
-                            self.pos += 1;
+                            i += 1;
                             if depth == 0 {
+                                self.pos = i;
                                 return Ok(kind);
                             }
                         }
-                        Some(_) => self.pos += 1,
                     }
                 }
+                self.pos = buf.len();
+                return Err(self.err(ErrorKind::UnexpectedEnd));
             }
             Some(b't' | b'f') => Kind::Bool,
             Some(b'n') => Kind::Null,
@@ -392,19 +399,17 @@ impl<'a> Cursor<'a> {
         Ok(kind)
     }
 
+    #[inline(always)]
     fn skip_string_trusted(&mut self) -> Result<(), Error> {
-        self.pos += 1;
-        loop {
-            let Some(i) = quote_or_backslash(&self.buf[self.pos.min(self.buf.len())..]) else {
-                self.pos = self.buf.len();
-                return Err(self.err(ErrorKind::UnexpectedEnd));
-            };
-            self.pos += i;
-            if self.buf[self.pos] == b'"' {
-                self.pos += 1;
-                return Ok(());
+        match string_end(self.buf, self.pos + 1) {
+            Some(end) => {
+                self.pos = end;
+                Ok(())
             }
-            self.pos += 2;
+            None => {
+                self.pos = self.buf.len();
+                Err(self.err(ErrorKind::UnexpectedEnd))
+            }
         }
     }
 
@@ -519,6 +524,34 @@ impl<'a> Cursor<'a> {
         }
         self.skip_ws();
         Ok(key)
+    }
+}
+
+const OTHER: u8 = 0;
+const QUOTE: u8 = 1;
+const OPEN: u8 = 2;
+
+/// What the trusted skipper cares about in a byte (closers are the remaining class).
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    t[b'"' as usize] = QUOTE;
+    t[b'{' as usize] = OPEN;
+    t[b'[' as usize] = OPEN;
+    t[b'}' as usize] = 3;
+    t[b']' as usize] = 3;
+    t
+};
+
+/// In a validated string whose content starts at `from`: the index just past its closing
+/// quote.
+#[inline(always)]
+fn string_end(buf: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let i = from + quote_or_backslash(buf.get(from..)?)?;
+        if buf[i] == b'"' {
+            return Some(i + 1);
+        }
+        from = i + 2;
     }
 }
 

@@ -70,7 +70,7 @@ fn walk(
     let mut i = 0;
     while i < raw.len() {
         let rest = &raw[i..];
-        let Some(k) = memchr::memchr2(b'"', b'\\', rest) else {
+        let Some(k) = super::quote_or_backslash(rest) else {
             if in_str {
                 inside(rest)
             } else {

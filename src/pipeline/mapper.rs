@@ -162,7 +162,7 @@ impl Mapper {
             self.seal(full, out);
         }
         let batch = &mut self.batches[table.index()];
-        batch.commit_row(ticket);
+        batch.commit_row_sized(size, ticket);
         self.tally.rows[table.index()] += 1;
         Ok(())
     }
