@@ -61,8 +61,8 @@ struct RunArgs {
     /// gzip level of request bodies, 0-9. 1 gives the most rows per second per core (see README).
     #[arg(long, env = "LOGFERRY_GZIP_LEVEL", default_value_t = 1)]
     gzip_level: u32,
-    /// Route objects by key: PREFIX=TYPE, or ^REGEX=TYPE; TYPE is cloudtrail, guardduty, vpcflow or skip. Repeatable; checked in order before the AWS key layout.
-    #[arg(long = "route", env = "LOGFERRY_ROUTE", value_delimiter = ',')]
+    /// Route objects by key: PREFIX=TYPE, or ^REGEX=TYPE; TYPE is cloudtrail, guardduty, vpcflow or skip. Repeat the flag for several rules (the variable holds one); rules are checked in order, before the AWS key layout.
+    #[arg(long = "route", env = "LOGFERRY_ROUTE")]
     routes: Vec<String>,
     /// Treat every object of the source as this type (cloudtrail, guardduty or vpcflow) instead of routing by key.
     #[arg(long = "type", env = "LOGFERRY_TYPE")]
