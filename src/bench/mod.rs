@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
-use crate::frame::{self, JsonMode, JsonSplitter, Limits, LineSplitter, Span, Splitter};
+use crate::frame::{self, Check, JsonMode, JsonSplitter, Limits, LineSplitter, Span, Splitter};
 use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
 use crate::route::Router;
 use crate::sink::dead_letter::DeadLetters;
@@ -68,23 +68,18 @@ pub fn gunzip_into(gz: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A record's span in a decompressed object, and whether the framer validated it.
-pub type RecordSpan = (usize, usize, bool);
+pub type RecordSpan = (usize, usize, Check);
 
 /// Frames `data` in memory and returns the record spans.
 pub fn frame_all(table: Table, data: &[u8]) -> Vec<RecordSpan> {
     let mut spans = Vec::new();
     let mut collect = |c: frame::Chunk| {
         for s in &c.spans {
-            if let Span::Record {
-                start,
-                end,
-                validated,
-            } = *s
-            {
+            if let Span::Record { start, end, check } = *s {
                 spans.push((
                     c.offset as usize + start as usize,
                     c.offset as usize + end as usize,
-                    validated,
+                    check,
                 ));
             }
         }
@@ -126,11 +121,11 @@ pub fn map_all(table: Table, data: &[u8], spans: &[RecordSpan], limit: usize) ->
     let mut tally = Tally::default();
     let mut times = vpcflow::LineState::default();
     let mut layout = None;
-    for &(s, e, validated) in spans {
+    for &(s, e, check) in spans {
         let rec = &data[s..e];
         let ok = match table {
-            Table::CloudTrail => cloudtrail::map(rec, validated, &mut batch, &mut tally).is_ok(),
-            Table::GuardDuty => guardduty::map(rec, validated, &mut batch, &mut tally).is_ok(),
+            Table::CloudTrail => cloudtrail::map(rec, check, &mut batch, &mut tally).is_ok(),
+            Table::GuardDuty => guardduty::map(rec, check, &mut batch, &mut tally).is_ok(),
             Table::VpcFlow => match &layout {
                 None => {
                     layout = vpcflow::Layout::from_header(rec).ok();

@@ -17,7 +17,7 @@ use memchr::memchr3;
 
 use crate::json::{has_controls, quote_or_backslash, Cursor, Kind};
 
-use super::{End, FrameError, Span, Splitter};
+use super::{Check, End, FrameError, Span, Splitter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -112,7 +112,7 @@ impl JsonSplitter {
                 out.push(Span::Record {
                     start: start as u32,
                     end: end as u32,
-                    validated: false,
+                    check: Check::Unchecked,
                 });
             }
         }
@@ -135,12 +135,24 @@ impl JsonSplitter {
     /// mapper walks it without checking again. Returns false (the byte-level path takes over
     /// and the mapper validates, reporting any error) when the record is incomplete or invalid.
     fn validate_record(&mut self, buf: &[u8], at: usize, out: &mut Vec<Span>) -> bool {
-        if self.controls_checked < buf.len() {
-            let from = self.controls_checked.max(at);
-            self.controls |= has_controls(&buf[from..]);
-            self.controls_checked = buf.len();
-        }
-        let mut c = Cursor::with_controls(&buf[at..], self.controls);
+        // JSON Lines: the newlines between records would mark the whole buffer as holding
+        // control bytes, so validate within the record's own line first, where a minified
+        // finding has none. A record that goes on past its line takes the general path.
+        let (window, controls) = match self.mode {
+            Mode::Values => match memchr::memchr(b'\n', &buf[at..]) {
+                Some(nl) => (&buf[at..at + nl], has_controls(&buf[at..at + nl])),
+                None => (&buf[at..], has_controls(&buf[at..])),
+            },
+            Mode::Records => {
+                if self.controls_checked < buf.len() {
+                    let from = self.controls_checked.max(at);
+                    self.controls |= has_controls(&buf[from..]);
+                    self.controls_checked = buf.len();
+                }
+                (&buf[at..], self.controls)
+            }
+        };
+        let mut c = Cursor::with_controls(window, controls);
         match c.value() {
             Ok(v) if v.kind == Kind::Object => {
                 let end = at + c.pos();
@@ -150,7 +162,11 @@ impl JsonSplitter {
                 out.push(Span::Record {
                     start: at as u32,
                     end: end as u32,
-                    validated: true,
+                    check: if c.saw_whitespace() {
+                        Check::Valid
+                    } else {
+                        Check::Minified
+                    },
                 });
                 self.pos = end;
                 self.prev_newline = false;
@@ -345,7 +361,7 @@ impl Splitter for JsonSplitter {
                             out.push(Span::Record {
                                 start: at as u32,
                                 end: at as u32 + 1,
-                                validated: false,
+                                check: Check::Unchecked,
                             });
                             continue;
                         }

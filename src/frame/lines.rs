@@ -3,7 +3,7 @@
 
 use memchr::memchr;
 
-use super::{End, FrameError, Span, Splitter};
+use super::{Check, End, FrameError, Span, Splitter};
 
 #[derive(Default)]
 pub struct LineSplitter {
@@ -36,7 +36,7 @@ impl LineSplitter {
             out.push(Span::Record {
                 start: self.line_start as u32,
                 end: e as u32,
-                validated: false,
+                check: Check::Unchecked,
             });
         }
     }

@@ -22,19 +22,22 @@ use crate::pool::Pools;
 pub use json::{JsonSplitter, Mode as JsonMode};
 pub use lines::LineSplitter;
 
+/// What the framer already checked about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Nothing: the mapper validates the record (and reports why it is bad).
+    Unchecked,
+    /// One valid JSON object in UTF-8: the mapper may walk it without checking again.
+    Valid,
+    /// Valid, and without insignificant whitespace: nested values can be copied as they are.
+    Minified,
+}
+
 /// One unit of framed output: either a record's byte span or a record that was too large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {
-    /// A record's bytes. `validated`: the framer already checked that they are one valid
-    /// JSON object in UTF-8, so the mapper may walk them without checking again.
-    Record {
-        start: u32,
-        end: u32,
-        validated: bool,
-    },
-    Oversized {
-        bytes: u64,
-    },
+    Record { start: u32, end: u32, check: Check },
+    Oversized { bytes: u64 },
 }
 
 /// Complete records cut from one object, in order.

@@ -184,8 +184,8 @@ fn validated_flags(mode: JsonMode, input: &str, step: usize) -> Vec<bool> {
         &mut |_| {},
         &mut |c: Chunk| {
             for sp in &c.spans {
-                if let Span::Record { validated, .. } = sp {
-                    flags.push(*validated);
+                if let Span::Record { check, .. } = sp {
+                    flags.push(*check != Check::Unchecked);
                 }
             }
             true
@@ -212,4 +212,28 @@ fn complete_valid_objects_are_validated_by_the_framer() {
         validated_flags(JsonMode::Values, lines, lines.len()),
         vec![true, false, false, true]
     );
+}
+
+#[test]
+fn minified_records_are_told_apart_from_pretty_ones() {
+    let pools = crate::pool::Pools::new(1, 1 << 20);
+    let doc =
+        "{\"Records\":[{\"a\":{\"b\":1}},{ \"a\" : {\"b\": 1} },{\"s\":\"has spaces inside\"}]}";
+    let mut checks = Vec::new();
+    let _ = frame(
+        doc.as_bytes(),
+        &mut JsonSplitter::new(JsonMode::Records),
+        &Limits::default(),
+        &pools,
+        &mut |_| {},
+        &mut |c: Chunk| {
+            for sp in &c.spans {
+                if let Span::Record { check, .. } = sp {
+                    checks.push(*check);
+                }
+            }
+            true
+        },
+    );
+    assert_eq!(checks, vec![Check::Minified, Check::Valid, Check::Minified]);
 }

@@ -120,6 +120,8 @@ pub struct Cursor<'a> {
     /// and brackets only. Nested walks (`userIdentity.sessionContext...`) would otherwise
     /// validate the same bytes again at every level.
     trusted: bool,
+    /// Whether insignificant whitespace was skipped.
+    ws: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -129,6 +131,7 @@ impl<'a> Cursor<'a> {
             pos: 0,
             controls: has_controls(buf),
             trusted: false,
+            ws: false,
         }
     }
 
@@ -140,6 +143,7 @@ impl<'a> Cursor<'a> {
             pos: 0,
             controls,
             trusted: false,
+            ws: false,
         }
     }
 
@@ -151,6 +155,7 @@ impl<'a> Cursor<'a> {
             pos: 0,
             controls: false,
             trusted: true,
+            ws: false,
         }
     }
 
@@ -170,8 +175,15 @@ impl<'a> Cursor<'a> {
         self.buf.get(self.pos).copied()
     }
 
+    /// Whether the cursor skipped any whitespace between tokens so far: if not, what it read
+    /// is minified and can be copied as it is.
+    pub fn saw_whitespace(&self) -> bool {
+        self.ws
+    }
+
     #[inline]
     pub fn skip_ws(&mut self) {
+        let start = self.pos;
         while let Some(&b) = self.buf.get(self.pos) {
             if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
                 self.pos += 1;
@@ -179,6 +191,7 @@ impl<'a> Cursor<'a> {
                 break;
             }
         }
+        self.ws |= self.pos != start;
     }
 
     /// Reads exactly one JSON document: a value with only whitespace around it.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::ack::Ticket;
 use crate::batch::Batch;
-use crate::frame::{Chunk, Span};
+use crate::frame::{Check, Chunk, Span};
 use crate::pool::Pools;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::Request;
@@ -77,12 +77,8 @@ impl Mapper {
         } = job;
         for (i, span) in chunk.spans.iter().enumerate() {
             let index = chunk.first_record + i as u64;
-            let (start, end, validated) = match *span {
-                Span::Record {
-                    start,
-                    end,
-                    validated,
-                } => (start as usize, end as usize, validated),
+            let (start, end, check) = match *span {
+                Span::Record { start, end, check } => (start as usize, end as usize, check),
                 Span::Oversized { bytes } => {
                     self.tally.records += 1;
                     let e = RecordError::TooLarge(bytes as usize);
@@ -95,14 +91,8 @@ impl Mapper {
             };
             let rec = &chunk.data[start..end];
             self.tally.records += 1;
-            let result = self.map_record(
-                table,
-                rec,
-                validated,
-                layout.as_deref(),
-                ticket.as_ref(),
-                out,
-            );
+            let result =
+                self.map_record(table, rec, check, layout.as_deref(), ticket.as_ref(), out);
             if let Err(e) = result {
                 if table == Table::GuardDuty
                     && rec.contains(&b'\n')
@@ -131,15 +121,15 @@ impl Mapper {
         &mut self,
         table: Table,
         rec: &[u8],
-        validated: bool,
+        check: Check,
         layout: Option<&vpcflow::Layout>,
         ticket: Option<&Ticket>,
         out: &mut dyn Output,
     ) -> Result<(), RecordError> {
         let batch = &mut self.batches[table.index()];
         let mapped = match table {
-            Table::CloudTrail => cloudtrail::map(rec, validated, batch, &mut self.tally),
-            Table::GuardDuty => guardduty::map(rec, validated, batch, &mut self.tally),
+            Table::CloudTrail => cloudtrail::map(rec, check, batch, &mut self.tally),
+            Table::GuardDuty => guardduty::map(rec, check, batch, &mut self.tally),
             Table::VpcFlow => match layout {
                 Some(l) => vpcflow::map(rec, l, &mut self.lines, batch, &mut self.tally),
                 None => Err(RecordError::NoFields),
@@ -179,7 +169,9 @@ impl Mapper {
             return false;
         }
         for line in lines {
-            if let Err(e) = self.map_record(Table::GuardDuty, line, false, None, ticket, out) {
+            if let Err(e) =
+                self.map_record(Table::GuardDuty, line, Check::Unchecked, None, ticket, out)
+            {
                 let key = ticket.map(|t| t.key()).unwrap_or("");
                 let mut dl = DeadLetter::new(key, e.reason(), e.to_string()).with_record(line);
                 dl.table = Some(Table::GuardDuty.name().into());

@@ -10,6 +10,7 @@ use super::declare_columns;
 use super::value::{for_each_field, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
+use crate::frame::Check;
 use crate::json::{Kind, Value};
 use crate::stats::Tally;
 
@@ -66,10 +67,10 @@ declare_columns! {
 
 /// Maps one CloudTrail record into the pending row of `batch`. On error the caller rolls the
 /// row back and dead-letters the record.
-/// `validated`: the framer already validated the record (see [`crate::frame::Span`]).
+/// `check`: what the framer already checked (see [`Check`]).
 pub fn map(
     rec: &[u8],
-    validated: bool,
+    check: Check,
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
@@ -77,8 +78,9 @@ pub fn map(
         batch,
         tally,
         table: Table::CloudTrail,
+        minified: check == Check::Minified,
     };
-    for_each_field(rec, validated, |k, v| {
+    for_each_field(rec, check, |k, v| {
         let col = match k {
             b"eventTime" => return row.datetime(Col::TimeGenerated as usize, v),
             b"eventID" => Col::AwsEventId,

@@ -7,6 +7,7 @@ use super::declare_columns;
 use super::value::{for_each_field, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
+use crate::frame::Check;
 use crate::json::{Kind, Value};
 use crate::stats::Tally;
 
@@ -27,10 +28,10 @@ declare_columns! {
     Description: String = "description",
 }
 
-/// `validated`: the framer already validated the record (see [`crate::frame::Span`]).
+/// `check`: what the framer already checked (see [`Check`]).
 pub fn map(
     rec: &[u8],
-    validated: bool,
+    check: Check,
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
@@ -38,9 +39,10 @@ pub fn map(
         batch,
         tally,
         table: Table::GuardDuty,
+        minified: check == Check::Minified,
     };
     let mut detail = None;
-    for_each_field(rec, validated, |k, v| {
+    for_each_field(rec, check, |k, v| {
         if k == b"detail" && v.kind == Kind::Object {
             detail = Some(v);
         } else {

@@ -3,6 +3,7 @@
 //! dynamic columns, lenient booleans, ISO 8601 pass-through).
 
 use crate::batch::Batch;
+use crate::frame::Check;
 use crate::json::{self, Kind, Value};
 use crate::stats::Tally;
 use crate::table::{Table, FIELD_LIMIT};
@@ -66,10 +67,10 @@ pub(crate) fn check_utf8(rec: &[u8]) -> Result<(), RecordError> {
 /// (every value is validated as it is skipped, and nothing may follow the object).
 pub(crate) fn for_each_field<'a>(
     rec: &'a [u8],
-    validated: bool,
+    check: Check,
     mut f: impl FnMut(&'a [u8], Value<'a>),
 ) -> Result<(), RecordError> {
-    if validated {
+    if check != Check::Unchecked {
         // The framer checked UTF-8, the grammar and that it is one object.
         for (k, v) in json::Fields::trusted(rec).flatten() {
             f(k, v);
@@ -112,6 +113,8 @@ pub(crate) struct Row<'b> {
     pub batch: &'b mut Batch,
     pub tally: &'b mut Tally,
     pub table: Table,
+    /// The record has no insignificant whitespace: nested values are copied as they are.
+    pub minified: bool,
 }
 
 fn floor_char_boundary(s: &[u8], max: usize) -> usize {
@@ -187,7 +190,12 @@ impl Row<'_> {
 
     /// A dynamic column: the value itself, minified.
     pub fn dynamic(&mut self, col: usize, v: Value) {
-        if !v.is_null() {
+        if v.is_null() {
+            return;
+        }
+        if self.minified {
+            self.batch.value_buf(col).extend_from_slice(v.raw);
+        } else {
             json::minify_into(v.raw, self.batch.value_buf(col));
         }
     }

@@ -222,6 +222,7 @@ pub fn map(
         batch,
         tally,
         table: Table::VpcFlow,
+        minified: true,
     };
     for i in 0..got {
         let Some(col) = layout.slots[i] else { continue };
