@@ -21,4 +21,7 @@ mod write;
 
 pub use cursor::{has_controls, Cursor, Error, ErrorKind, Fields, Kind, Value, MAX_DEPTH};
 pub use find::quote_or_backslash;
-pub use write::{escape_str_into, minify_escaped_into, minify_into, unescape_into, write_json_str};
+pub use write::{
+    escape_minified_into, escape_str_into, minify_escaped_into, minify_into, unescape_into,
+    write_json_str,
+};

@@ -177,9 +177,14 @@ impl Row<'_> {
             return;
         }
         if v.raw.len() <= FIELD_LIMIT {
+            let minified = self.minified;
             let out = self.batch.value_buf(col);
             out.push(b'"');
-            json::minify_escaped_into(v.raw, out);
+            if minified {
+                json::escape_minified_into(v.raw, out);
+            } else {
+                json::minify_escaped_into(v.raw, out);
+            }
             out.push(b'"');
         } else {
             let mut text = Vec::with_capacity(v.raw.len());
