@@ -122,6 +122,8 @@ pub struct Cursor<'a> {
     trusted: bool,
     /// Whether insignificant whitespace was skipped.
     ws: bool,
+    /// The first error met inside a visitor of [`Cursor::object`], which cannot return it.
+    error: Option<Error>,
 }
 
 impl<'a> Cursor<'a> {
@@ -132,6 +134,7 @@ impl<'a> Cursor<'a> {
             controls: has_controls(buf),
             trusted: false,
             ws: false,
+            error: None,
         }
     }
 
@@ -144,6 +147,7 @@ impl<'a> Cursor<'a> {
             controls,
             trusted: false,
             ws: false,
+            error: None,
         }
     }
 
@@ -156,6 +160,7 @@ impl<'a> Cursor<'a> {
             controls: false,
             trusted: true,
             ws: false,
+            error: None,
         }
     }
 
@@ -571,6 +576,94 @@ fn string_end(buf: &[u8], mut from: usize) -> Option<usize> {
 /// Whether `buf` has any byte below 0x20 (a loop the compiler vectorises).
 pub fn has_controls(buf: &[u8]) -> bool {
     buf.iter().fold(false, |acc, &b| acc | (b < 0x20))
+}
+
+/// One member of an object being walked with [`Cursor::object`]: the visitor either takes
+/// its value ([`Member::value`]), descends into it ([`Member::object`]), or leaves it (it is
+/// then skipped). Descending in place means nested objects are read once, not skipped and
+/// read again.
+pub struct Member<'c, 'a> {
+    c: &'c mut Cursor<'a>,
+    consumed: bool,
+}
+
+impl<'a> Member<'_, 'a> {
+    /// The member's value as a span (validated unless the cursor is trusted).
+    pub fn value(&mut self) -> Result<Value<'a>, Error> {
+        self.consumed = true;
+        let r = self.c.value();
+        if let Err(e) = r {
+            self.c.error.get_or_insert(e);
+        }
+        r
+    }
+
+    /// Walks the member's value as an object; a value of another kind is skipped.
+    pub fn object(
+        &mut self,
+        visit: &mut dyn FnMut(&'a [u8], &mut Member<'_, 'a>),
+    ) -> Result<(), Error> {
+        self.consumed = true;
+        let r = if self.c.peek() == Some(b'{') {
+            self.c.object(visit)
+        } else {
+            self.c.value().map(|_| ())
+        };
+        if let Err(e) = r {
+            self.c.error.get_or_insert(e);
+        }
+        r
+    }
+}
+
+impl<'a> Cursor<'a> {
+    /// Walks the object at the cursor, calling `visit` with each member's key. Nesting is only
+    /// as deep as the visitor descends (a mapper's fixed schema); values it leaves are skipped
+    /// iteratively.
+    pub fn object(
+        &mut self,
+        visit: &mut dyn FnMut(&'a [u8], &mut Member<'_, 'a>),
+    ) -> Result<(), Error> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'{') => self.pos += 1,
+            Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+            None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+        }
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            let key = self.key_colon()?;
+            let mut m = Member {
+                c: self,
+                consumed: false,
+            };
+            visit(key, &mut m);
+            let consumed = m.consumed;
+            if let Some(e) = self.error.take() {
+                return Err(e);
+            }
+            if !consumed {
+                self.value()?;
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+                None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+            }
+        }
+    }
 }
 
 /// Iterates the members of an object, validating each value as it is skipped. Keys are the

@@ -7,11 +7,11 @@
 //! order and number spelling survive.
 
 use super::declare_columns;
-use super::value::{for_each_field, Row};
+use super::value::{walk_record, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
 use crate::frame::Check;
-use crate::json::{Kind, Value};
+use crate::json::{Kind, Member, Value};
 use crate::stats::Tally;
 
 declare_columns! {
@@ -66,8 +66,8 @@ declare_columns! {
 }
 
 /// Maps one CloudTrail record into the pending row of `batch`. On error the caller rolls the
-/// row back and dead-letters the record.
-/// `check`: what the framer already checked (see [`Check`]).
+/// row back and dead-letters the record. `check`: what the framer already checked (see
+/// [`Check`]).
 pub fn map(
     rec: &[u8],
     check: Check,
@@ -80,7 +80,14 @@ pub fn map(
         table: Table::CloudTrail,
         minified: check == Check::Minified,
     };
-    for_each_field(rec, check, |k, v| {
+    walk_record(rec, check, &mut |k, m| {
+        // The nested objects the table flattens are walked in place.
+        match k {
+            b"userIdentity" => return user_identity(&mut row, m),
+            b"tlsDetails" => return tls_details(&mut row, m),
+            _ => {}
+        }
+        let Ok(v) = m.value() else { return };
         let col = match k {
             b"eventTime" => return row.datetime(Col::TimeGenerated as usize, v),
             b"eventID" => Col::AwsEventId,
@@ -109,8 +116,6 @@ pub fn map(
             b"additionalEventData" => return row.json_text(Col::AdditionalEventData as usize, v),
             b"resources" => return row.json_text(Col::Resources as usize, v),
             b"serviceEventDetails" => return row.json_text(Col::ServiceEventDetails as usize, v),
-            b"userIdentity" => return user_identity(&mut row, v),
-            b"tlsDetails" => return tls_details(&mut row, v),
             _ => return,
         };
         row.string(col as usize, v);
@@ -121,19 +126,26 @@ pub fn map(
     Ok(())
 }
 
+/// Calls `f` with each member of an object value (a trusted walk: the value was validated).
 fn each_field<'a>(v: Value<'a>, mut f: impl FnMut(&'a [u8], Value<'a>)) {
     if let Some(fields) = v.fields() {
-        // The value was validated when the record's top level was read.
         for (k, v) in fields.flatten() {
             f(k, v);
         }
     }
 }
 
-fn user_identity(row: &mut Row, ui: Value) {
+/// Takes a member's value for a string column.
+fn string_member(row: &mut Row, col: Col, m: &mut Member) {
+    if let Ok(v) = m.value() {
+        row.string(col as usize, v);
+    }
+}
+
+fn user_identity(row: &mut Row, ui: &mut Member) {
     let mut on_behalf_user = None;
     let mut on_behalf_store = None;
-    each_field(ui, |k, v| {
+    let _ = ui.object(&mut |k, m| {
         let col = match k {
             b"type" => Col::UserIdentityType,
             b"principalId" => Col::UserIdentityPrincipalid,
@@ -144,15 +156,17 @@ fn user_identity(row: &mut Row, ui: Value) {
             b"userName" => Col::UserIdentityUserName,
             b"userId" => Col::UserIdentityUserId,
             b"identityStoreArn" => Col::UserIdentityStoreArn,
-            b"sessionContext" => return session_context(row, v),
+            b"sessionContext" => return session_context(row, m),
             b"onBehalfOf" => {
-                on_behalf_user = v.get(b"userId").filter(|v| !v.is_null());
-                on_behalf_store = v.get(b"identityStoreArn").filter(|v| !v.is_null());
+                if let Ok(v) = m.value() {
+                    on_behalf_user = v.get(b"userId").filter(|v| !v.is_null());
+                    on_behalf_store = v.get(b"identityStoreArn").filter(|v| !v.is_null());
+                }
                 return;
             }
             _ => return,
         };
-        row.string(col as usize, v);
+        string_member(row, col, m);
     });
     // onBehalfOf wins over the identity's own fields, whatever the key order.
     if let Some(v) = on_behalf_user {
@@ -163,38 +177,50 @@ fn user_identity(row: &mut Row, ui: Value) {
     }
 }
 
-fn session_context(row: &mut Row, sc: Value) {
-    each_field(sc, |k, v| match k {
-        b"attributes" => each_field(v, |k, v| match k {
-            b"mfaAuthenticated" => row.boolean(Col::SessionMfaAuthenticated as usize, v),
-            b"creationDate" => row.datetime(Col::SessionCreationDate as usize, v),
-            _ => {}
-        }),
-        b"sessionIssuer" => each_field(v, |k, v| {
-            let col = match k {
-                b"type" => Col::SessionIssuerType,
-                b"principalId" => Col::SessionIssuerPrincipalId,
-                b"arn" => Col::SessionIssuerArn,
-                b"accountId" => Col::SessionIssuerAccountId,
-                b"userName" => Col::SessionIssuerUserName,
-                _ => return,
-            };
-            row.string(col as usize, v);
-        }),
-        b"ec2RoleDelivery" => row.string(Col::EC2RoleDelivery as usize, v),
+fn session_context(row: &mut Row, sc: &mut Member) {
+    let _ = sc.object(&mut |k, m| match k {
+        b"attributes" => {
+            let _ = m.object(&mut |k, m| match k {
+                b"mfaAuthenticated" => {
+                    if let Ok(v) = m.value() {
+                        row.boolean(Col::SessionMfaAuthenticated as usize, v);
+                    }
+                }
+                b"creationDate" => {
+                    if let Ok(v) = m.value() {
+                        row.datetime(Col::SessionCreationDate as usize, v);
+                    }
+                }
+                _ => {}
+            });
+        }
+        b"sessionIssuer" => {
+            let _ = m.object(&mut |k, m| {
+                let col = match k {
+                    b"type" => Col::SessionIssuerType,
+                    b"principalId" => Col::SessionIssuerPrincipalId,
+                    b"arn" => Col::SessionIssuerArn,
+                    b"accountId" => Col::SessionIssuerAccountId,
+                    b"userName" => Col::SessionIssuerUserName,
+                    _ => return,
+                };
+                string_member(row, col, m);
+            });
+        }
+        b"ec2RoleDelivery" => string_member(row, Col::EC2RoleDelivery, m),
         _ => {}
     });
 }
 
-fn tls_details(row: &mut Row, tls: Value) {
-    each_field(tls, |k, v| {
+fn tls_details(row: &mut Row, tls: &mut Member) {
+    let _ = tls.object(&mut |k, m| {
         let col = match k {
             b"tlsVersion" => Col::TlsVersion,
             b"cipherSuite" => Col::CipherSuite,
             b"clientProvidedHostHeader" => Col::ClientProvidedHostHeader,
             _ => return,
         };
-        row.string(col as usize, v);
+        string_member(row, col, m);
     });
 }
 
@@ -230,4 +256,47 @@ fn ip_permission(row: &mut Row, rp: Value) {
         };
         row.string(col as usize, v);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map_str(rec: &str, check: Check) -> Result<String, RecordError> {
+        let mut b = Batch::new(Table::CloudTrail);
+        let mut t = Tally::default();
+        map(rec.as_bytes(), check, &mut b, &mut t)?;
+        b.commit_row(None);
+        let mut out = Vec::new();
+        b.encode_json(0..1, &mut out);
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn errors_inside_descended_objects_reject_the_record() {
+        for bad in [
+            r#"{"eventID":"a","userIdentity":{"sessionContext":{"attributes":{"mfaAuthenticated":tru}}}}"#,
+            r#"{"eventID":"a","userIdentity":{"type":"x",}}"#,
+            r#"{"eventID":"a","tlsDetails":{"tlsVersion":"1"]}"#,
+            r#"{"eventID":"a","userIdentity":{"arn":"\ud800"}}"#,
+        ] {
+            assert_eq!(
+                map_str(bad, Check::Unchecked).unwrap_err().reason(),
+                "invalid_json",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn validated_and_unchecked_walks_agree() {
+        let rec = r#"{"eventTime":"2026-11-24T12:00:00Z","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"userName":"r"},"attributes":{"mfaAuthenticated":"TRUE"},"ec2RoleDelivery":"2.0"},"onBehalfOf":{"userId":"u1"},"userId":"u0"},"tlsDetails":{"tlsVersion":"TLSv1.3"},"requestParameters":{"ipPermissions":{"items":[{"ipProtocol":"tcp","fromPort":22}]}}}"#;
+        let want = map_str(rec, Check::Unchecked).unwrap();
+        assert_eq!(map_str(rec, Check::Valid).unwrap(), want);
+        assert_eq!(map_str(rec, Check::Minified).unwrap(), want);
+        assert!(want.contains(r#""SessionMfaAuthenticated":true"#), "{want}");
+        assert!(want.contains(r#""UserIdentityUserId":"u1""#), "{want}");
+        assert!(want.contains(r#""SourcePort":"22""#), "{want}");
+        assert!(want.contains(r#""EC2RoleDelivery":"2.0""#), "{want}");
+    }
 }

@@ -4,7 +4,7 @@
 //! the finding and the envelope's own fields are not used.
 
 use super::declare_columns;
-use super::value::{for_each_field, Row};
+use super::value::{walk_record, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
 use crate::frame::Check;
@@ -42,7 +42,8 @@ pub fn map(
         minified: check == Check::Minified,
     };
     let mut detail = None;
-    for_each_field(rec, check, |k, v| {
+    walk_record(rec, check, &mut |k, m| {
+        let Ok(v) = m.value() else { return };
         if k == b"detail" && v.kind == Kind::Object {
             detail = Some(v);
         } else {

@@ -63,34 +63,30 @@ pub(crate) fn check_utf8(rec: &[u8]) -> Result<(), RecordError> {
         .map_err(|e| RecordError::Utf8(e.valid_up_to()))
 }
 
-/// Walks the top-level fields of a record that must be a JSON object, validating it whole
-/// (every value is validated as it is skipped, and nothing may follow the object).
-pub(crate) fn for_each_field<'a>(
+/// Walks the top-level members of a record that must be a JSON object, with `visit`
+/// descending where the table flattens nested objects. An unchecked record is validated
+/// whole on the way (every value the visitor leaves is validated as it is skipped, and
+/// nothing may follow the object); a record the framer validated is walked trusting it.
+pub(crate) fn walk_record<'a>(
     rec: &'a [u8],
     check: Check,
-    mut f: impl FnMut(&'a [u8], Value<'a>),
+    visit: &mut dyn FnMut(&'a [u8], &mut json::Member<'_, 'a>),
 ) -> Result<(), RecordError> {
     if check != Check::Unchecked {
-        // The framer checked UTF-8, the grammar and that it is one object.
-        for (k, v) in json::Fields::trusted(rec).flatten() {
-            f(k, v);
-        }
-        return Ok(());
+        return json::Cursor::trusted(rec).object(visit).map_err(Into::into);
     }
     check_utf8(rec)?;
     if rec.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         let v = json::Cursor::document(rec)?;
         return Err(RecordError::NotAnObject(kind_name(v.kind)));
     }
-    let mut fields = json::Fields::new(rec);
-    for field in fields.by_ref() {
-        let (k, v) = field?;
-        f(k, v);
-    }
-    if rec[fields.end()..].iter().any(|b| !b.is_ascii_whitespace()) {
+    let mut c = json::Cursor::new(rec);
+    c.object(visit)?;
+    c.skip_ws();
+    if c.pos() != rec.len() {
         return Err(json::Error {
             kind: json::ErrorKind::TrailingData,
-            offset: fields.end(),
+            offset: c.pos(),
         }
         .into());
     }
