@@ -1,17 +1,20 @@
 //! Columnar batches of rows for one table, cut exactly below the request size limit.
 //!
 //! Mapping appends each value, already encoded as JSON (`"text"`, `12`, `true`, `{...}`), to
-//! its column's arena; a value's length is its end offset minus the previous one, and an empty
-//! value means the key is absent (no JSON value is zero bytes long, so no separate presence
-//! bitmap is needed). Because every value is encoded when it is appended, the batch knows each
-//! row's size in the request body before anything is serialised: `{`, the `"Key":` prefixes and
-//! values, commas, `}`. That gives three things the Azure side needs:
+//! its column's arena, and each row records which columns it has in a presence bitmap (one
+//! `u64`: a table has at most 64 columns). A column keeps end offsets only for the rows that
+//! have it, so committing and encoding a row cost as much as the columns it has, not as many
+//! as the table declares (a VPC row has 14 of 39, a CloudTrail row about 25 of 48). Because
+//! every value is encoded when it is appended, the batch knows each row's size in the request
+//! body before anything is serialised: `{`, the `"Key":` prefixes and values, commas, `}`.
+//! That gives three things the Azure side needs:
 //! - a batch is cut exactly below the request limit (the row that would overflow starts the
 //!   next batch; nothing is encoded twice);
 //! - a rejected request can be split by row ranges and re-encoded without re-parsing;
 //! - the same rows can be encoded as the API's JSON array or as NDJSON for local output.
 //!
-//! Encoding is a copy of key and value bytes per present column.
+//! Encoding walks the rows in order with one cursor per column and copies key and value bytes
+//! per present column.
 
 use std::ops::Range;
 use std::time::Instant;
@@ -21,7 +24,7 @@ use crate::table::Table;
 
 struct Column {
     data: Vec<u8>,
-    /// End offset in `data` of each committed row's value.
+    /// End offset in `data` of each committed value (rows without the column have none).
     ends: Vec<u32>,
 }
 
@@ -35,6 +38,8 @@ pub struct Batch {
     table: Table,
     keys: &'static [Box<[u8]>],
     cols: Vec<Column>,
+    /// Per committed row: the columns it has.
+    masks: Vec<u64>,
     row_bytes: Vec<u32>,
     /// Size of the JSON array of the committed rows.
     json_bytes: usize,
@@ -57,6 +62,7 @@ impl Batch {
                     ends: Vec::new(),
                 })
                 .collect(),
+            masks: Vec::new(),
             row_bytes: Vec::new(),
             json_bytes: 2,
             pending: 0,
@@ -152,9 +158,13 @@ impl Batch {
     /// its rows belong to the object of `ticket`.
     pub fn commit_row_sized(&mut self, size: usize, ticket: Option<&Ticket>) {
         debug_assert_eq!(size, self.pending_row_bytes());
-        for c in &mut self.cols {
-            c.ends.push(c.data.len() as u32);
+        let mut mask = self.pending;
+        while mask != 0 {
+            let col = &mut self.cols[mask.trailing_zeros() as usize];
+            mask &= mask - 1;
+            col.ends.push(col.data.len() as u32);
         }
+        self.masks.push(self.pending);
         self.json_bytes += size + usize::from(!self.row_bytes.is_empty());
         self.row_bytes.push(size as u32);
         self.pending = 0;
@@ -193,6 +203,7 @@ impl Batch {
             c.data.clear();
             c.ends.clear();
         }
+        self.masks.clear();
         self.row_bytes.clear();
         self.json_bytes = 2;
         self.pending = 0;
@@ -219,20 +230,32 @@ impl Batch {
         std::mem::take(&mut self.tickets)
     }
 
-    fn value_range(&self, row: usize, col: usize) -> Range<usize> {
+    /// For each column, the index in its `ends` of the first value at or after `row`.
+    fn cursors_at(&self, row: usize) -> [u32; 64] {
+        let mut idx = [0u32; 64];
+        for &m in &self.masks[..row] {
+            let mut m = m;
+            while m != 0 {
+                idx[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
+            }
+        }
+        idx
+    }
+
+    fn value_at(&self, col: usize, i: u32) -> &[u8] {
         let c = &self.cols[col];
-        let start = if row == 0 {
-            0
-        } else {
-            c.ends[row - 1] as usize
-        };
-        start..c.ends[row] as usize
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { c.ends[i - 1] as usize };
+        &c.data[start..c.ends[i] as usize]
     }
 
     /// The encoded JSON value of a committed row's column, if present.
     pub fn value(&self, row: usize, col: usize) -> Option<&[u8]> {
-        let r = self.value_range(row, col);
-        (!r.is_empty()).then(|| &self.cols[col].data[r])
+        if self.masks[row] & (1 << col) == 0 {
+            return None;
+        }
+        Some(self.value_at(col, self.cursors_at(row)[col]))
     }
 
     /// Size of the JSON array of `rows`.
@@ -245,20 +268,21 @@ impl Batch {
             + n.saturating_sub(1)
     }
 
-    fn encode_row(&self, row: usize, out: &mut Vec<u8>) {
+    /// Appends one row; `idx` holds each column's cursor and moves past the row's values.
+    fn encode_row(&self, row: usize, idx: &mut [u32; 64], out: &mut Vec<u8>) {
         out.push(b'{');
+        let mut mask = self.masks[row];
         let mut first = true;
-        for (col, key) in self.keys.iter().enumerate() {
-            let r = self.value_range(row, col);
-            if r.is_empty() {
-                continue;
-            }
+        while mask != 0 {
+            let col = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
             if !first {
                 out.push(b',');
             }
             first = false;
-            out.extend_from_slice(key);
-            out.extend_from_slice(&self.cols[col].data[r]);
+            out.extend_from_slice(&self.keys[col]);
+            out.extend_from_slice(self.value_at(col, idx[col]));
+            idx[col] += 1;
         }
         out.push(b'}');
     }
@@ -266,20 +290,22 @@ impl Batch {
     /// Appends `rows` as a JSON array: the Logs Ingestion API request body.
     pub fn encode_json(&self, rows: Range<usize>, out: &mut Vec<u8>) {
         out.reserve(self.json_bytes_of(rows.clone()));
+        let mut idx = self.cursors_at(rows.start);
         out.push(b'[');
         for row in rows.clone() {
             if row != rows.start {
                 out.push(b',');
             }
-            self.encode_row(row, out);
+            self.encode_row(row, &mut idx, out);
         }
         out.push(b']');
     }
 
     /// Appends `rows` as newline-delimited JSON.
     pub fn encode_ndjson(&self, rows: Range<usize>, out: &mut Vec<u8>) {
+        let mut idx = self.cursors_at(rows.start);
         for row in rows {
-            self.encode_row(row, out);
+            self.encode_row(row, &mut idx, out);
             out.push(b'\n');
         }
     }
@@ -316,7 +342,14 @@ mod tests {
         assert_eq!(size, r#"{"Version":2,"Action":"ACCEPT"}"#.len());
         let mut one = Vec::new();
         b.encode_json(1..2, &mut one);
+        assert_eq!(one, br#"[{"LogStatus":"NODATA"}]"#);
         assert_eq!(one.len(), b.json_bytes_of(1..2));
+        assert_eq!(b.value(0, Col::Version as usize), Some(&b"2"[..]));
+        assert_eq!(b.value(1, Col::Version as usize), None);
+        assert_eq!(
+            b.value(1, Col::LogStatus as usize),
+            Some(&b"\"NODATA\""[..])
+        );
 
         // A pending row that does not fit moves to the next batch on its own.
         put(&mut b, Col::Version, "4");
@@ -328,5 +361,17 @@ mod tests {
         let mut rest = Vec::new();
         b.encode_json(0..1, &mut rest);
         assert_eq!(rest, br#"[{"Version":4}]"#);
+        // Rows with different columns, encoded from a later start.
+        put(&mut b, Col::Action, "\"REJECT\"");
+        b.commit_row(None);
+        put(&mut b, Col::Version, "5");
+        put(&mut b, Col::Action, "\"ACCEPT\"");
+        b.commit_row(None);
+        let mut tail = Vec::new();
+        b.encode_ndjson(1..3, &mut tail);
+        assert_eq!(
+            tail,
+            b"{\"Action\":\"REJECT\"}\n{\"Version\":5,\"Action\":\"ACCEPT\"}\n"
+        );
     }
 }
