@@ -49,7 +49,8 @@ pub struct JsonSplitter {
     skipping: bool,
     skipped: u64,
     prev_newline: bool,
-    trailing_at: Option<usize>,
+    /// Where data after the document starts, as an offset in the object.
+    trailing_at: Option<u64>,
     /// Bytes released before `buf[0]`, for error offsets.
     base: u64,
     /// Whether any byte below 0x20 was seen in the object so far (sticky), and up to where
@@ -273,9 +274,13 @@ impl Splitter for JsonSplitter {
                     }
                     b'\n' => {
                         // A raw newline is never inside a valid JSON string: in JSON Lines the
-                        // line is broken. Resume at the next line.
+                        // line is broken. Resume at the next line; a top-level string value
+                        // ends here as a (bad) record.
                         self.in_str = false;
                         self.pos = at;
+                        if self.depth == 0 {
+                            self.emit(at, out);
+                        }
                     }
                     _ => {
                         self.in_str = false;
@@ -301,7 +306,7 @@ impl Splitter for JsonSplitter {
             self.prev_newline = b == b'\n';
             if self.phase == Phase::After {
                 if !b.is_ascii_whitespace() && self.trailing_at.is_none() {
-                    self.trailing_at = Some(at);
+                    self.trailing_at = Some(self.abs(at));
                 }
                 continue;
             }
@@ -357,7 +362,9 @@ impl Splitter for JsonSplitter {
                     }
                     if self.depth == 0 {
                         if values {
-                            // A stray closer between records: report it as a bad record.
+                            // A stray closer between records: report it as a bad record,
+                            // after whatever broken value was still open before it.
+                            self.emit(at, out);
                             out.push(Span::Record {
                                 start: at as u32,
                                 end: at as u32 + 1,
@@ -424,10 +431,9 @@ impl Splitter for JsonSplitter {
         self.base += n as u64;
         self.elem_start = self.elem_start.map(|s| s.saturating_sub(n));
         self.key_start = self.key_start.map(|s| s.saturating_sub(n));
-        self.trailing_at = self.trailing_at.map(|s| s.saturating_sub(n));
     }
 
-    fn skip_current(&mut self) -> (usize, usize) {
+    fn skip_current(&mut self, _buf: &[u8]) -> (usize, usize) {
         let from = self.keep_from();
         if let Some(start) = self.elem_start {
             self.skipped += (self.pos - start) as u64;
@@ -471,7 +477,7 @@ impl Splitter for JsonSplitter {
             }
             Phase::After => {
                 if let Some(t) = self.trailing_at {
-                    Err(FrameError::TrailingData(self.abs(t)))
+                    Err(FrameError::TrailingData(t))
                 } else if self.saw_records {
                     Ok(End::Complete)
                 } else {

@@ -11,6 +11,8 @@ pub struct LineSplitter {
     line_start: usize,
     skipping: bool,
     skipped: u64,
+    /// Whether the skipped part of the line had anything but whitespace.
+    skipped_content: bool,
 }
 
 impl LineSplitter {
@@ -23,12 +25,19 @@ impl LineSplitter {
         if e > self.line_start && buf[e - 1] == b'\r' {
             e -= 1;
         }
+        let content = buf[self.line_start..e]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace());
         if self.skipping {
-            out.push(Span::Oversized {
-                bytes: self.skipped + (e - self.line_start) as u64,
-            });
+            // A blank line stays blank however long it is and wherever reads end in it.
+            if self.skipped_content || content {
+                out.push(Span::Oversized {
+                    bytes: self.skipped + (e - self.line_start) as u64,
+                });
+            }
             self.skipping = false;
             self.skipped = 0;
+            self.skipped_content = false;
         } else if buf[self.line_start..e]
             .iter()
             .any(|b| !b.is_ascii_whitespace())
@@ -63,8 +72,12 @@ impl Splitter for LineSplitter {
         self.line_start = self.line_start.saturating_sub(n);
     }
 
-    fn skip_current(&mut self) -> (usize, usize) {
+    fn skip_current(&mut self, buf: &[u8]) -> (usize, usize) {
         let len = self.pos - self.line_start;
+        // The caller drops these bytes: remember whether the line had content in them.
+        self.skipped_content |= buf[self.line_start..self.pos]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace());
         self.skipped += len as u64;
         self.skipping = true;
         self.pos = self.line_start;

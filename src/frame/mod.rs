@@ -74,34 +74,17 @@ pub enum FrameError {
 }
 
 impl FrameError {
+    /// The dead-letter reason, for a fault in the object. A read error that did not come from
+    /// the source (the caller knows, see `pipeline::read_object`) came from the decoder: the
+    /// compressed bytes are broken, and reading them again will not help.
     pub fn reason(&self) -> &'static str {
         match self {
             FrameError::Read(e) if e.kind() == io::ErrorKind::UnexpectedEof => "truncated_object",
-            FrameError::Read(e)
-                if e.kind() == io::ErrorKind::InvalidData
-                    || e.kind() == io::ErrorKind::InvalidInput =>
-            {
-                "corrupt_compression"
-            }
-            FrameError::Read(_) => "read_error",
+            FrameError::Read(_) => "corrupt_compression",
             FrameError::NotAnObject(_) => "not_json",
             FrameError::Truncated(_) => "truncated_json",
             FrameError::TrailingData(_) => "trailing_data",
             FrameError::Unbalanced(..) => "invalid_json",
-        }
-    }
-
-    /// Whether the fault is in the object itself (dead-letter it) rather than in getting it
-    /// (retry later).
-    pub fn is_permanent(&self) -> bool {
-        match self {
-            FrameError::Read(e) => matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::InvalidData
-                    | io::ErrorKind::InvalidInput
-            ),
-            _ => true,
         }
     }
 }
@@ -117,7 +100,7 @@ pub trait Splitter {
     fn rebase(&mut self, n: usize);
     /// The record in progress is too large: skip the rest of it. Returns the range of scanned
     /// bytes `(from, len)` the framer must drop from its buffer.
-    fn skip_current(&mut self) -> (usize, usize);
+    fn skip_current(&mut self, buf: &[u8]) -> (usize, usize);
     /// The stream ended; `buf` holds the unreleased bytes.
     fn finish(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<End, FrameError>;
 }
@@ -251,8 +234,12 @@ pub fn frame<R: Read, S: Splitter>(
             if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
                 return Ok(End::Complete);
             }
-            let (from, len) = splitter.skip_current();
-            buf.drain(from..from + len);
+            let (from, len) = splitter.skip_current(&buf);
+            // Everything before `from` is between records (complete ones were just flushed):
+            // release it with the skipped bytes, so `offset` stays exact for what follows.
+            buf.drain(..from + len);
+            offset += (from + len) as u64;
+            splitter.rebase(from);
         } else if spans.is_empty() && keep > limits.chunk_bytes {
             // Nothing complete and nothing to keep before `keep` (e.g. a digest's logFiles):
             // release it.

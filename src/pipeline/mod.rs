@@ -89,16 +89,27 @@ pub enum ObjectEnd {
     Failed(String),
 }
 
+/// Counts the bytes read from the source and notes whether the source itself failed: a read
+/// error that did not come from the source came from the decoder, i.e. from the object's
+/// bytes, and retrying will not help.
 struct Counting<'a, R> {
     inner: R,
     stats: &'a Stats,
+    failed: &'a std::cell::Cell<bool>,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        Stats::add(&self.stats.bytes_in, n as u64);
-        Ok(n)
+        match self.inner.read(buf) {
+            Ok(n) => {
+                Stats::add(&self.stats.bytes_in, n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed.set(true);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -126,9 +137,11 @@ pub fn read_object(
         pools,
         stats,
     } = *env;
+    let source_failed = std::cell::Cell::new(false);
     let reader = Counting {
         inner: reader,
         stats,
+        failed: &source_failed,
     };
     let (enc, decoder) = match decode::open(reader) {
         Ok(x) => x,
@@ -215,7 +228,7 @@ pub fn read_object(
     }
     match end {
         // A zero-byte object, or a compressed stream that holds nothing.
-        _ if decoded == 0 && !matches!(&end, Err(e) if !e.is_permanent()) => match &end {
+        _ if decoded == 0 && !source_failed.get() => match &end {
             Err(e) if !matches!(e, FrameError::Truncated(_)) => {
                 fault(e.reason(), e.to_string(), None)
             }
@@ -223,7 +236,7 @@ pub fn read_object(
         },
         Ok(End::Complete) => (ObjectEnd::Complete, None),
         Ok(End::NoRecords) => (ObjectEnd::Skipped("no_records_key"), None),
-        Err(e) if e.is_permanent() => {
+        Err(e) if !source_failed.get() => {
             let at = match e {
                 FrameError::Truncated(at) | FrameError::TrailingData(at) => Some(at),
                 _ => None,
