@@ -2,14 +2,17 @@
 //!
 //! Every object read gets a [`Ticket`]. Clones of it travel with the record chunks cut from the
 //! object and with every batch that holds one of its rows. The object is finished when the
-//! last clone is dropped: by then its framing ended and every batch carrying its rows was
-//! accepted by the sink (or its records were dead-lettered). This is reference counting rather
-//! than a ledger of row counts, so no stage needs to know how many rows an object will give
-//! before it has read them, and a batch mixing rows of many small objects (the normal case:
-//! CloudTrail files are a few KB) releases them all at once when it is accepted.
+//! last clone is dropped. This is reference counting rather than a ledger of row counts, so no
+//! stage needs to know how many rows an object will give before it has read them, and a batch
+//! mixing rows of many small objects (the normal case: CloudTrail files are a few KB) settles
+//! them all at once when it is accepted.
 //!
-//! A sink that cannot deliver a batch marks its tickets failed; the listener then learns that
-//! the object must not be acknowledged (for SQS: the message is not deleted and comes back).
+//! Failure is the default. Each clone stands for work not yet done: the reader's for reading
+//! the object, a chunk's for mapping its records, a batch's for delivering its rows. A holder
+//! that finished its part calls [`Ticket::release`]; a clone dropped any other way (an aborted
+//! run, a queue dropped at shutdown, a panic unwinding, a sink that failed) marks the object
+//! failed. So an object is reported delivered only if every part of it positively completed,
+//! and the listener (for SQS: the message delete) never acts on an object whose rows were lost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,7 +25,7 @@ pub enum Outcome {
     Failed,
 }
 
-/// Told once per object when its last ticket is dropped.
+/// Told once per object when its last ticket is gone.
 pub trait AckListener: Send + Sync {
     fn object_done(&self, key: &str, outcome: Outcome);
 }
@@ -44,35 +47,64 @@ impl Drop for Inner {
     }
 }
 
-#[derive(Clone)]
-pub struct Ticket(Arc<Inner>);
+/// One holder's share of an object. Release it when the holder's part is done; dropping it
+/// unreleased fails the object.
+pub struct Ticket {
+    inner: Arc<Inner>,
+    released: bool,
+}
+
+impl Clone for Ticket {
+    fn clone(&self) -> Self {
+        Ticket {
+            inner: self.inner.clone(),
+            released: false,
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.released {
+            self.inner.failed.store(true, Ordering::Release);
+        }
+    }
+}
 
 impl Ticket {
     pub fn new(key: &str, listener: Arc<dyn AckListener>) -> Self {
-        Ticket(Arc::new(Inner {
-            key: key.into(),
-            failed: AtomicBool::new(false),
-            listener,
-        }))
+        Ticket {
+            inner: Arc::new(Inner {
+                key: key.into(),
+                failed: AtomicBool::new(false),
+                listener,
+            }),
+            released: false,
+        }
     }
 
     pub fn key(&self) -> &str {
-        &self.0.key
+        &self.inner.key
+    }
+
+    /// This holder's part is done.
+    pub fn release(mut self) {
+        self.released = true;
     }
 
     /// Marks the object as not delivered. Sticky: a later success does not undo it.
     pub fn fail(&self) {
-        self.0.failed.store(true, Ordering::Release);
+        self.inner.failed.store(true, Ordering::Release);
     }
 
     pub fn same_object(&self, other: &Ticket) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 }
 
 impl std::fmt::Debug for Ticket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Ticket({})", self.0.key)
+        write!(f, "Ticket({})", self.inner.key)
     }
 }
 
@@ -90,21 +122,28 @@ mod tests {
     }
 
     #[test]
-    fn fires_once_when_the_last_clone_drops() {
+    fn delivered_only_when_every_clone_was_released() {
         let log = Arc::new(Log::default());
         let t = Ticket::new("a", log.clone());
         let t2 = t.clone();
-        drop(t);
+        t.release();
         assert!(log.0.lock().unwrap().is_empty());
-        drop(t2);
+        t2.release();
         assert_eq!(
             *log.0.lock().unwrap(),
             vec![("a".to_string(), Outcome::Delivered)]
         );
 
+        // A clone dropped without release (a lost batch, an aborted read) fails the object.
         let t = Ticket::new("b", log.clone());
-        t.clone().fail();
-        drop(t);
+        let lost = t.clone();
+        drop(lost);
+        t.release();
         assert_eq!(log.0.lock().unwrap()[1], ("b".to_string(), Outcome::Failed));
+
+        let t = Ticket::new("c", log.clone());
+        t.fail();
+        t.release();
+        assert_eq!(log.0.lock().unwrap()[2], ("c".to_string(), Outcome::Failed));
     }
 }

@@ -154,8 +154,21 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
     if args.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
-    if args.chunk_bytes < 4096 || args.max_record_bytes < 1024 {
-        bail!("--chunk-bytes must be at least 4096 and --max-record-bytes at least 1024");
+    // The framer's buffer holds at most about a chunk plus a record; offsets in it are 32-bit.
+    if !(4096..=256 << 20).contains(&args.chunk_bytes) {
+        bail!(
+            "--chunk-bytes must be between 4096 and 268435456, not {}",
+            args.chunk_bytes
+        );
+    }
+    if !(1024..=1 << 30).contains(&args.max_record_bytes) {
+        bail!(
+            "--max-record-bytes must be between 1024 and 1073741824, not {}",
+            args.max_record_bytes
+        );
+    }
+    if args.linger_ms < 10 {
+        bail!("--linger-ms must be at least 10, not {}", args.linger_ms);
     }
     let rules = args
         .routes

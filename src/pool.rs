@@ -6,6 +6,7 @@
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::ack::Ticket;
 use crate::batch::Batch;
 use crate::sink::Request;
 use crate::table::Table;
@@ -41,8 +42,8 @@ pub struct Pools {
 impl Pools {
     pub fn new(threads: usize, chunk_bytes: usize) -> Self {
         Pools {
-            bytes: Pool::new(threads * 4 + 4),
-            batches: Table::ALL.map(|_| Pool::new(threads * 2 + 2)),
+            bytes: Pool::new(threads * 2 + 2),
+            batches: Table::ALL.map(|_| Pool::new(threads + 1)),
             max_keep: chunk_bytes.max(1 << 20) * 4,
         }
     }
@@ -71,7 +72,8 @@ impl Pools {
             .unwrap_or_else(|| Batch::new(table))
     }
 
-    /// Takes back a delivered request's buffers. Its tickets are released here.
+    /// Takes back a delivered request's buffers, releasing its tickets: its rows were
+    /// accepted. Call it only for a request the sink accepted.
     pub fn recycle(&self, req: Request) {
         let Request {
             mut batch,
@@ -79,7 +81,7 @@ impl Pools {
             tickets,
             ..
         } = req;
-        drop(tickets);
+        tickets.into_iter().for_each(Ticket::release);
         batch.reset();
         self.batches[batch.table().index()].give(batch);
         self.give_bytes(body);

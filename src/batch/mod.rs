@@ -158,6 +158,10 @@ impl Batch {
     /// its rows belong to the object of `ticket`.
     pub fn commit_row_sized(&mut self, size: usize, ticket: Option<&Ticket>) {
         debug_assert_eq!(size, self.pending_row_bytes());
+        debug_assert!(
+            (0..self.cols.len()).all(|c| self.pending & (1 << c) == 0 || self.has_value(c)),
+            "a column marked written has no value"
+        );
         let mut mask = self.pending;
         while mask != 0 {
             let col = &mut self.cols[mask.trailing_zeros() as usize];

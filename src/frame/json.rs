@@ -103,6 +103,7 @@ impl JsonSplitter {
 
     fn emit(&mut self, end: usize, out: &mut Vec<Span>) {
         if let Some(start) = self.elem_start.take() {
+            let end = end.max(start);
             if self.skipping {
                 out.push(Span::Oversized {
                     bytes: self.skipped + (end - start) as u64,
@@ -139,12 +140,15 @@ impl JsonSplitter {
         // JSON Lines: the newlines between records would mark the whole buffer as holding
         // control bytes, so validate within the record's own line first, where a minified
         // finding has none. A record that goes on past its line takes the general path.
-        let (window, controls) = match self.mode {
-            Mode::Values => match memchr::memchr(b'\n', &buf[at..]) {
-                Some(nl) => (&buf[at..at + nl], has_controls(&buf[at..at + nl])),
-                None => (&buf[at..], has_controls(&buf[at..])),
-            },
-            Mode::Records => {
+        let line_end = match self.mode {
+            Mode::Values => memchr::memchr(b'\n', &buf[at..]),
+            Mode::Records => None,
+        };
+        let (window, controls) = match line_end {
+            Some(nl) => (&buf[at..at + nl], has_controls(&buf[at..at + nl])),
+            // One document, or objects concatenated without newlines: each byte is checked
+            // once per object, not once per record.
+            None => {
                 if self.controls_checked < buf.len() {
                     let from = self.controls_checked.max(at);
                     self.controls |= has_controls(&buf[from..]);
@@ -300,7 +304,7 @@ impl Splitter for JsonSplitter {
             self.pos += 1;
             if values && self.prev_newline && b == b'{' && self.depth > 0 {
                 // Resynchronise at a line that starts a new object.
-                self.emit(at - 1, out);
+                self.emit(at.saturating_sub(1), out);
                 self.depth = 0;
             }
             self.prev_newline = b == b'\n';
@@ -354,7 +358,7 @@ impl Splitter for JsonSplitter {
                         }
                         self.start_elem(at, false);
                     }
-                    self.depth += 1;
+                    self.depth = self.depth.saturating_add(1);
                 }
                 b'}' | b']' => {
                     if self.elem_scalar && self.at_elem_level() {

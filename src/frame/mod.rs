@@ -57,6 +57,8 @@ pub enum End {
     Complete,
     /// A JSON document without the `Records` key (a CloudTrail digest or another document).
     NoRecords,
+    /// The consumer asked to stop (shutdown or abort) before the end: the object is unfinished.
+    Stopped,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,12 +229,12 @@ pub fn frame<R: Read, S: Splitter>(
         if (complete_bytes >= limits.chunk_bytes || spans.len() >= 65_536)
             && !flush(&mut buf, &mut spans, splitter, &mut offset, false)
         {
-            return Ok(End::Complete);
+            return Ok(End::Stopped);
         }
         let keep = splitter.keep_from();
         if buf.len() - keep > limits.max_record_bytes {
             if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
-                return Ok(End::Complete);
+                return Ok(End::Stopped);
             }
             let (from, len) = splitter.skip_current(&buf);
             // Everything before `from` is between records (complete ones were just flushed):
@@ -240,9 +242,14 @@ pub fn frame<R: Read, S: Splitter>(
             buf.drain(..from + len);
             offset += (from + len) as u64;
             splitter.rebase(from);
-        } else if spans.is_empty() && keep > limits.chunk_bytes {
-            // Nothing complete and nothing to keep before `keep` (e.g. a digest's logFiles):
-            // release it.
+        } else if keep > limits.chunk_bytes {
+            // More than a chunk of bytes that belong to no record in progress (a digest's
+            // logFiles, a long run of whitespace, data after the document): ship the complete
+            // records and release the rest, so the buffer stays bounded whatever follows.
+            if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
+                return Ok(End::Stopped);
+            }
+            let keep = splitter.keep_from();
             buf.drain(..keep);
             offset += keep as u64;
             splitter.rebase(keep);

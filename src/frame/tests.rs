@@ -237,3 +237,48 @@ fn minified_records_are_told_apart_from_pretty_ones() {
     );
     assert_eq!(checks, vec![Check::Minified, Check::Valid, Check::Minified]);
 }
+
+#[test]
+fn bytes_that_belong_to_no_record_are_released_whatever_is_pending() {
+    // A small record, then far more than a chunk of whitespace and other non-record bytes:
+    // the buffer (seen through the chunks) stays about one chunk plus one read.
+    let pools = crate::pool::Pools::new(1, 4096);
+    let limits = Limits {
+        chunk_bytes: 4096,
+        max_record_bytes: 2048,
+    };
+    for (mode, input) in [
+        (
+            JsonMode::Values,
+            format!("{{\"a\":1}}{}{{\"b\":2}}", " ".repeat(3 << 20)),
+        ),
+        (
+            JsonMode::Records,
+            format!(
+                "{{\"Records\":[{{\"a\":1}}],\"x\":\"{}\"}}",
+                "A".repeat(3 << 20)
+            ),
+        ),
+    ] {
+        let mut largest = 0;
+        let mut records = 0;
+        let end = frame(
+            input.as_bytes(),
+            &mut JsonSplitter::new(mode),
+            &limits,
+            &pools,
+            &mut |_| {},
+            &mut |c: Chunk| {
+                largest = largest.max(c.data.len());
+                records += c.spans.len();
+                true
+            },
+        );
+        assert!(end.is_ok(), "{end:?}");
+        assert!(
+            largest <= 4096 + 2 * READ_BYTES,
+            "a chunk of {largest} bytes"
+        );
+        assert_eq!(records, if mode == JsonMode::Values { 2 } else { 1 });
+    }
+}

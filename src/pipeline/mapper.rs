@@ -43,7 +43,8 @@ impl Default for BatchSettings {
 /// Where a mapper's output goes.
 pub trait Output {
     fn request(&mut self, req: Request);
-    fn dead_letter(&mut self, dl: DeadLetter);
+    /// Stores a dead letter; false when it could not be stored (the object then fails).
+    fn dead_letter(&mut self, dl: DeadLetter) -> bool;
 }
 
 pub struct Mapper {
@@ -53,6 +54,8 @@ pub struct Mapper {
     lines: vpcflow::LineState,
     pub tally: Tally,
     json: Vec<u8>,
+    /// A dead letter of the job being mapped could not be stored.
+    dead_failed: bool,
 }
 
 impl Mapper {
@@ -64,6 +67,7 @@ impl Mapper {
             lines: vpcflow::LineState::default(),
             tally: Tally::default(),
             json: Vec::new(),
+            dead_failed: false,
         }
     }
 
@@ -95,6 +99,7 @@ impl Mapper {
                 self.map_record(table, rec, check, layout.as_deref(), ticket.as_ref(), out);
             if let Err(e) = result {
                 if table == Table::GuardDuty
+                    && matches!(e, RecordError::Json(_))
                     && rec.contains(&b'\n')
                     && self.resync_lines(rec, ticket.as_ref(), out)
                 {
@@ -108,11 +113,21 @@ impl Mapper {
             }
         }
         self.pools.give_bytes(chunk.data);
+        // Every record of the chunk is now in a batch (whose own ticket clone stands for its
+        // delivery) or in the dead-letter store: this chunk's part is done.
+        if let Some(t) = ticket {
+            if std::mem::take(&mut self.dead_failed) {
+                t.fail();
+            }
+            t.release();
+        }
     }
 
     fn dead(&mut self, dl: DeadLetter, out: &mut dyn Output) {
         self.tally.dead_letters.add(&dl.reason, 1);
-        out.dead_letter(dl);
+        if !out.dead_letter(dl) {
+            self.dead_failed = true;
+        }
     }
 
     /// Maps one record into the open batch of its table, sealing the batch first when the row
@@ -165,7 +180,9 @@ impl Mapper {
             .split(|&b| b == b'\n')
             .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
             .collect();
-        if lines.len() < 2 {
+        // JSON Lines run together: every line starts an object. A pretty-printed object that
+        // is broken is one bad record, not one per line.
+        if lines.len() < 2 || !lines.iter().all(|l| l.first() == Some(&b'{')) {
             return false;
         }
         for line in lines {

@@ -106,7 +106,10 @@ impl<R: Read> Read for Counting<'_, R> {
                 Ok(n)
             }
             Err(e) => {
-                self.failed.set(true);
+                // An interrupted read is retried by its caller; it is no failure.
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.failed.set(true);
+                }
                 Err(e)
             }
         }
@@ -156,17 +159,18 @@ pub fn read_object(
     let mut layout: Option<Arc<vpcflow::Layout>> = None;
     let mut emit = |mut chunk: frame::Chunk| -> bool {
         if table == Table::VpcFlow && layout.is_none() {
-            // The object's first line is its header.
-            let Some(pos) = chunk
-                .spans
-                .iter()
-                .position(|s| matches!(s, Span::Record { .. }))
-            else {
-                return true;
+            // The object's first line is its header; one too long to buffer is no header.
+            let (start, end) = match chunk.spans.first() {
+                None => return true,
+                Some(Span::Record { start, end, .. }) => (*start, *end),
+                Some(Span::Oversized { bytes }) => {
+                    header_error = Some(format!(
+                        "the first line is {bytes} bytes, above the record size limit"
+                    ));
+                    return false;
+                }
             };
-            let Span::Record { start, end, .. } = chunk.spans[pos] else {
-                return true;
-            };
+            let pos = 0;
             match vpcflow::Layout::from_header(&chunk.data[start as usize..end as usize]) {
                 Ok(l) => {
                     for u in &l.unknown {
@@ -236,6 +240,10 @@ pub fn read_object(
         },
         Ok(End::Complete) => (ObjectEnd::Complete, None),
         Ok(End::NoRecords) => (ObjectEnd::Skipped("no_records_key"), None),
+        Ok(End::Stopped) => (
+            ObjectEnd::Failed(format!("reading {key} stopped before its end")),
+            None,
+        ),
         Err(e) if !source_failed.get() => {
             let at = match e {
                 FrameError::Truncated(at) | FrameError::TrailingData(at) => Some(at),
@@ -281,8 +289,9 @@ impl Output for Collect<'_> {
     fn request(&mut self, req: Request) {
         self.requests.push(req);
     }
-    fn dead_letter(&mut self, dl: DeadLetter) {
+    fn dead_letter(&mut self, dl: DeadLetter) -> bool {
         self.dead.push(dl);
+        true
     }
 }
 
@@ -398,18 +407,19 @@ struct WorkerOut<'a> {
 
 impl Output for WorkerOut<'_> {
     fn request(&mut self, req: Request) {
-        if let Err(e) = self.sink_tx.send(req) {
-            // The sink stopped (it failed): the rows are not delivered.
-            for t in &e.0.tickets {
-                t.fail();
-            }
-        }
+        // When the sink stopped (it failed), the request is dropped with its tickets
+        // unreleased: the objects fail.
+        let _ = self.sink_tx.send(req);
     }
-    fn dead_letter(&mut self, dl: DeadLetter) {
-        if let Err(e) = self.shared.dead.write(&dl) {
-            tracing::error!(error = %e, dir = %self.shared.dead.dir().display(), "cannot write dead letter");
-            self.shared.stats.failure("dead_letter_write");
-            self.shared.abort.store(true, Ordering::Relaxed);
+    fn dead_letter(&mut self, dl: DeadLetter) -> bool {
+        match self.shared.dead.write(&dl) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, dir = %self.shared.dead.dir().display(), "cannot write dead letter");
+                self.shared.stats.failure("dead_letter_write");
+                self.shared.abort.store(true, Ordering::Relaxed);
+                false
+            }
         }
     }
 }
@@ -430,6 +440,7 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
     loop {
         while let Ok(job) = shared.chunk_rx.try_recv() {
             mapper.run(job, &mut out);
+            mapper.flush_older_than(shared.linger, &mut out);
         }
         shared.stats.merge_tally(&mut mapper.tally);
         if !objects_open {
@@ -452,7 +463,12 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
             recv(objects) -> task => {
                 shared.idle.fetch_sub(1, Ordering::AcqRel);
                 match task {
-                    Ok(task) => read_task(shared, task, &mut mapper, &mut out),
+                    Ok(task) => {
+                        read_task(shared, task, &mut mapper, &mut out);
+                        // A busy worker never reaches the idle branch below: seal the
+                        // batches that waited too long here, so their objects settle.
+                        mapper.flush_older_than(shared.linger, &mut out);
+                    }
                     Err(_) => objects_open = false,
                 }
             }
@@ -469,8 +485,25 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
     shared.stats.merge_tally(&mut mapper.tally);
 }
 
+/// Counts an object being read, for the workers' exit condition. A guard, so that a panic
+/// while reading cannot leave the count up and every other worker waiting forever.
+struct Reading<'a>(&'a AtomicUsize);
+
+impl<'a> Reading<'a> {
+    fn start(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::AcqRel);
+        Reading(n)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerOut) {
-    shared.reading.fetch_add(1, Ordering::AcqRel);
+    let _reading = Reading::start(&shared.reading);
     let Task {
         table,
         object,
@@ -503,29 +536,33 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
                 } else {
                     mapper.run(job, &mut *out);
                 }
+                mapper.flush_older_than(shared.linger, &mut *out);
                 !shared.abort.load(Ordering::Relaxed)
             },
         ),
     };
-    if let Some(dl) = object_dead {
-        out.dead_letter(dl);
-    }
     mapper.tally.notes.merge(&tally.notes);
+    // The reader's part is done when the object was read to its end, or skipped, or ended at
+    // a fault whose dead letter was stored; otherwise the ticket is dropped unreleased and
+    // the object fails.
     match end {
-        ObjectEnd::Complete => {}
-        ObjectEnd::Skipped(reason) => shared.stats.skipped(reason),
+        ObjectEnd::Complete => ticket.release(),
+        ObjectEnd::Skipped(reason) => {
+            shared.stats.skipped(reason);
+            ticket.release();
+        }
         ObjectEnd::DeadLettered(reason) => {
             Stats::add(&shared.stats.objects_dead_lettered, 1);
             shared.stats.dead_letter(reason);
+            if object_dead.is_some_and(|dl| out.dead_letter(dl)) {
+                ticket.release();
+            }
         }
         ObjectEnd::Failed(msg) => {
             tracing::warn!("{msg}");
             shared.stats.failure("read_error");
-            ticket.fail();
         }
     }
-    drop(ticket);
-    shared.reading.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Runs `source` through the pipeline into `sink`. Returns when every object was read and
@@ -542,7 +579,7 @@ pub fn run(
     let threads = settings.threads.max(1);
     let (obj_tx, obj_rx) = bounded::<Task>(threads * 2);
     let (chunk_tx, chunk_rx) = bounded::<Job>(threads);
-    let (sink_tx, sink_rx) = bounded::<Request>(threads * 2);
+    let (sink_tx, sink_rx) = bounded::<Request>(threads);
     let shared = Shared {
         settings: settings.batch,
         limits: Limits {
@@ -572,7 +609,8 @@ pub fn run(
             let mut failed = false;
             for req in sink_rx {
                 if failed {
-                    req.tickets.iter().for_each(Ticket::fail);
+                    // Dropped unreleased: the objects fail.
+                    drop(req);
                     continue;
                 }
                 match sink.send(&req) {
@@ -586,7 +624,7 @@ pub fn run(
                     Err(e) => {
                         tracing::error!(error = %e, "sink failed; stopping");
                         sink_stats.failure("sink");
-                        req.tickets.iter().for_each(Ticket::fail);
+                        drop(req);
                         shared_ref.abort.store(true, Ordering::Relaxed);
                         failed = true;
                     }
@@ -640,7 +678,9 @@ pub fn run(
         }
         // Every worker's sender is gone: the sink thread drains and ends.
         drop(shared.chunk_tx.clone());
-        let _ = sink_thread.join();
+        if sink_thread.join().is_err() {
+            stats.failure("sink_panic");
+        }
     });
     if let Err(e) = dead.close() {
         tracing::error!(error = %e, "cannot finish the dead-letter file");

@@ -71,7 +71,7 @@ impl DeadLetter {
 
 pub struct DeadLetters {
     dir: PathBuf,
-    writer: Mutex<Option<zstd::stream::AutoFinishEncoder<'static, BufWriter<File>>>>,
+    writer: Mutex<Option<zstd::stream::write::Encoder<'static, BufWriter<File>>>>,
 }
 
 impl DeadLetters {
@@ -103,20 +103,24 @@ impl DeadLetters {
                 .dir
                 .join(format!("{stamp}-{}.ndjson.zst", std::process::id()));
             let file = BufWriter::new(File::create(path)?);
-            *guard = Some(zstd::Encoder::new(file, 3)?.auto_finish());
+            *guard = Some(zstd::Encoder::new(file, 3)?);
         }
         match guard.as_mut() {
-            Some(w) => w.write_all(&line),
+            // Flushed per letter (they are rare): a crash loses none that was acknowledged.
+            Some(w) => {
+                w.write_all(&line)?;
+                w.flush()
+            }
             None => Ok(()),
         }
     }
 
-    /// Finishes the zstd stream so the file is complete on disk.
+    /// Finishes the zstd stream and syncs the file, reporting any error.
     pub fn close(&self) -> io::Result<()> {
         let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(mut w) = guard.take() {
-            w.flush()?;
-            drop(w);
+        if let Some(w) = guard.take() {
+            let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
         }
         Ok(())
     }

@@ -148,6 +148,7 @@ impl Row<'_> {
                     self.text(col, &text);
                 }
             }
+            Kind::Number if v.raw.len() > FIELD_LIMIT => self.text(col, v.raw),
             Kind::Number | Kind::Bool => {
                 let out = self.batch.value_buf(col);
                 out.push(b'"');

@@ -134,7 +134,10 @@ impl LineState {
         let minute = secs.div_euclid(60);
         let (cached, prefix) = &mut self.minutes[slot];
         if *cached != minute || prefix.is_empty() {
-            let Ok(t) = time::OffsetDateTime::from_unix_timestamp(minute * 60) else {
+            let Some(Ok(t)) = minute
+                .checked_mul(60)
+                .map(time::OffsetDateTime::from_unix_timestamp)
+            else {
                 return false;
             };
             let fmt = time::macros::format_description!("\"[year]-[month]-[day]T[hour]:[minute]:");
