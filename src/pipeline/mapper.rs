@@ -101,7 +101,14 @@ impl Mapper {
                 if table == Table::GuardDuty
                     && matches!(e, RecordError::Json(_))
                     && rec.contains(&b'\n')
-                    && self.resync_lines(rec, ticket.as_ref(), out)
+                    && self.resync_lines(
+                        rec,
+                        &key,
+                        index,
+                        chunk.offset + start as u64,
+                        ticket.as_ref(),
+                        out,
+                    )
                 {
                     continue;
                 }
@@ -175,23 +182,37 @@ impl Mapper {
     /// A JSON Lines record that failed may be several lines run together by a broken one:
     /// try each line on its own. Returns whether that explained the failure (each line then
     /// became a row or its own dead letter).
-    fn resync_lines(&mut self, rec: &[u8], ticket: Option<&Ticket>, out: &mut dyn Output) -> bool {
-        let lines: Vec<&[u8]> = rec
-            .split(|&b| b == b'\n')
-            .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
-            .collect();
+    /// `index` and `offset` locate `rec` in its object, for the dead letters.
+    fn resync_lines(
+        &mut self,
+        rec: &[u8],
+        key: &str,
+        index: u64,
+        offset: u64,
+        ticket: Option<&Ticket>,
+        out: &mut dyn Output,
+    ) -> bool {
+        let mut lines: Vec<(usize, &[u8])> = Vec::new();
+        let mut at = 0;
+        for line in rec.split(|&b| b == b'\n') {
+            if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                lines.push((at, line));
+            }
+            at += line.len() + 1;
+        }
         // JSON Lines run together: every line starts an object. A pretty-printed object that
         // is broken is one bad record, not one per line.
-        if lines.len() < 2 || !lines.iter().all(|l| l.first() == Some(&b'{')) {
+        if lines.len() < 2 || !lines.iter().all(|(_, l)| l.first() == Some(&b'{')) {
             return false;
         }
-        for line in lines {
+        for (at, line) in lines {
             if let Err(e) =
                 self.map_record(Table::GuardDuty, line, Check::Unchecked, None, ticket, out)
             {
-                let key = ticket.map(|t| t.key()).unwrap_or("");
                 let mut dl = DeadLetter::new(key, e.reason(), e.to_string()).with_record(line);
                 dl.table = Some(Table::GuardDuty.name().into());
+                dl.record_index = Some(index);
+                dl.byte_offset = Some(offset + at as u64);
                 self.dead(dl, out);
             }
         }
