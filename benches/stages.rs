@@ -54,7 +54,7 @@ fn stages(c: &mut Criterion) {
             b.iter(|| {
                 decoded
                     .iter()
-                    .map(|d| frame_all(table, d).len())
+                    .map(|d| frame_all(table, d).spans.len())
                     .sum::<usize>()
             })
         });

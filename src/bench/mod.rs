@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
 use crate::frame::{self, Check, JsonMode, JsonSplitter, Limits, LineSplitter, Span, Splitter};
+use crate::json::MemberSpan;
 use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
 use crate::route::Router;
 use crate::sink::dead_letter::DeadLetters;
@@ -67,22 +68,39 @@ pub fn gunzip_into(gz: &[u8], out: &mut Vec<u8>) {
     let _ = flate2::read::MultiGzDecoder::new(gz).read_to_end(out);
 }
 
-/// A record's span in a decompressed object, and whether the framer validated it.
-pub type RecordSpan = (usize, usize, Check);
+/// A record's span in a decompressed object, what the framer checked, and the range of its
+/// member index in the object's [`Framed::members`].
+pub type RecordSpan = (usize, usize, Check, (usize, usize));
+
+/// An object framed in memory.
+pub struct Framed {
+    pub spans: Vec<RecordSpan>,
+    pub members: Vec<MemberSpan>,
+}
 
 /// Frames `data` in memory and returns the record spans.
-pub fn frame_all(table: Table, data: &[u8]) -> Vec<RecordSpan> {
+pub fn frame_all(table: Table, data: &[u8]) -> Framed {
     let mut spans = Vec::new();
+    let mut members = Vec::new();
     let mut collect = |c: frame::Chunk| {
+        let base = members.len();
         for s in &c.spans {
-            if let Span::Record { start, end, check } = *s {
+            if let Span::Record {
+                start,
+                end,
+                check,
+                members: (m0, m1),
+            } = *s
+            {
                 spans.push((
                     c.offset as usize + start as usize,
                     c.offset as usize + end as usize,
                     check,
+                    (base + m0 as usize, base + m1 as usize),
                 ));
             }
         }
+        members.extend_from_slice(&c.members);
         true
     };
     let limits = Limits::default();
@@ -101,7 +119,7 @@ pub fn frame_all(table: Table, data: &[u8]) -> Vec<RecordSpan> {
         ),
         Table::VpcFlow => drive(&mut LineSplitter::new(), data, &limits, &mut collect),
     }
-    spans
+    Framed { spans, members }
 }
 
 fn drive<S: Splitter>(
@@ -115,17 +133,18 @@ fn drive<S: Splitter>(
 }
 
 /// Maps pre-framed records into batches (no encoding): the parse+map stage.
-pub fn map_all(table: Table, data: &[u8], spans: &[RecordSpan], limit: usize) -> Vec<Batch> {
+pub fn map_all(table: Table, data: &[u8], framed: &Framed, limit: usize) -> Vec<Batch> {
     let mut batches = Vec::new();
     let mut batch = Batch::new(table);
     let mut tally = Tally::default();
     let mut times = vpcflow::LineState::default();
     let mut layout = None;
-    for &(s, e, check) in spans {
+    for &(s, e, check, (m0, m1)) in &framed.spans {
+        let index = (check != Check::Unchecked).then(|| &framed.members[m0..m1]);
         let rec = &data[s..e];
         let ok = match table {
-            Table::CloudTrail => cloudtrail::map(rec, check, &mut batch, &mut tally).is_ok(),
-            Table::GuardDuty => guardduty::map(rec, check, &mut batch, &mut tally).is_ok(),
+            Table::CloudTrail => cloudtrail::map(rec, check, index, &mut batch, &mut tally).is_ok(),
+            Table::GuardDuty => guardduty::map(rec, check, index, &mut batch, &mut tally).is_ok(),
             Table::VpcFlow => match &layout {
                 None => {
                     layout = vpcflow::Layout::from_header(rec).ok();

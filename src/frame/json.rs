@@ -15,7 +15,7 @@
 
 use memchr::memchr3;
 
-use crate::json::{has_controls, quote_or_backslash, Cursor, Kind};
+use crate::json::{has_controls, quote_or_backslash, Cursor, MemberSpan};
 
 use super::{Check, End, FrameError, Span, Splitter};
 
@@ -58,6 +58,8 @@ pub struct JsonSplitter {
     /// per-string control check.
     controls: bool,
     controls_checked: usize,
+    /// Top-level member spans of the records validated since the last chunk.
+    members: Vec<MemberSpan>,
 }
 
 impl JsonSplitter {
@@ -86,6 +88,7 @@ impl JsonSplitter {
             base: 0,
             controls: false,
             controls_checked: 0,
+            members: Vec::new(),
         }
     }
 
@@ -115,6 +118,7 @@ impl JsonSplitter {
                     start: start as u32,
                     end: end as u32,
                     check: Check::Unchecked,
+                    members: (0, 0),
                 });
             }
         }
@@ -158,10 +162,12 @@ impl JsonSplitter {
             }
         };
         let mut c = Cursor::with_controls(window, controls);
-        match c.value() {
-            Ok(v) if v.kind == Kind::Object => {
+        let first_member = self.members.len();
+        match c.index_object(&mut self.members) {
+            Ok(v) => {
                 let end = at + c.pos();
                 if !v.raw.is_ascii() && std::str::from_utf8(v.raw).is_err() {
+                    self.members.truncate(first_member);
                     return false;
                 }
                 out.push(Span::Record {
@@ -172,12 +178,16 @@ impl JsonSplitter {
                     } else {
                         Check::Minified
                     },
+                    members: (first_member as u32, self.members.len() as u32),
                 });
                 self.pos = end;
                 self.prev_newline = false;
                 true
             }
-            _ => false,
+            Err(_) => {
+                self.members.truncate(first_member);
+                false
+            }
         }
     }
 
@@ -373,6 +383,7 @@ impl Splitter for JsonSplitter {
                                 start: at as u32,
                                 end: at as u32 + 1,
                                 check: Check::Unchecked,
+                                members: (0, 0),
                             });
                             continue;
                         }
@@ -416,6 +427,10 @@ impl Splitter for JsonSplitter {
             }
         }
         Ok(())
+    }
+
+    fn take_members(&mut self) -> Vec<MemberSpan> {
+        std::mem::take(&mut self.members)
     }
 
     fn keep_from(&self) -> usize {

@@ -46,6 +46,7 @@ impl LineSplitter {
                 start: self.line_start as u32,
                 end: e as u32,
                 check: Check::Unchecked,
+                members: (0, 0),
             });
         }
     }

@@ -17,6 +17,7 @@ mod lines;
 
 use std::io::{self, Read};
 
+use crate::json::MemberSpan;
 use crate::pool::Pools;
 
 pub use json::{JsonSplitter, Mode as JsonMode};
@@ -36,8 +37,17 @@ pub enum Check {
 /// One unit of framed output: either a record's byte span or a record that was too large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {
-    Record { start: u32, end: u32, check: Check },
-    Oversized { bytes: u64 },
+    /// A record's bytes. `members`: for a record the framer validated, the range of
+    /// [`Chunk::members`] that indexes its top-level members.
+    Record {
+        start: u32,
+        end: u32,
+        check: Check,
+        members: (u32, u32),
+    },
+    Oversized {
+        bytes: u64,
+    },
 }
 
 /// Complete records cut from one object, in order.
@@ -45,6 +55,8 @@ pub enum Span {
 pub struct Chunk {
     pub data: Vec<u8>,
     pub spans: Vec<Span>,
+    /// Top-level member spans of the validated records (each record's range is in its span).
+    pub members: Vec<MemberSpan>,
     /// Ordinal of the first record in the object (for dead-letter positions).
     pub first_record: u64,
     /// Offset of `data[0]` in the decompressed object.
@@ -103,6 +115,10 @@ pub trait Splitter {
     /// The record in progress is too large: skip the rest of it. Returns the range of scanned
     /// bytes `(from, len)` the framer must drop from its buffer.
     fn skip_current(&mut self, buf: &[u8]) -> (usize, usize);
+    /// The member index of the records pushed since the last call (see [`Span::Record`]).
+    fn take_members(&mut self) -> Vec<MemberSpan> {
+        Vec::new()
+    }
     /// The stream ended; `buf` holds the unreleased bytes.
     fn finish(&mut self, buf: &[u8], out: &mut Vec<Span>) -> Result<End, FrameError>;
 }
@@ -172,6 +188,7 @@ pub fn frame<R: Read, S: Splitter>(
         let chunk = Chunk {
             data,
             spans: std::mem::take(spans),
+            members: splitter.take_members(),
             first_record: next_record,
             offset: *offset,
         };

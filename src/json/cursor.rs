@@ -585,12 +585,64 @@ pub fn has_controls(buf: &[u8]) -> bool {
 pub struct Member<'c, 'a> {
     c: &'c mut Cursor<'a>,
     consumed: bool,
+    /// The value's span when it is already known (from an index): no scan needed.
+    known: Option<Value<'a>>,
+}
+
+/// Where one member of an indexed object is, relative to the object's first byte: the key's
+/// content (between the quotes) and the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberSpan {
+    pub key: (u32, u32),
+    pub value: (u32, u32),
+}
+
+fn kind_of(first: u8) -> Kind {
+    match first {
+        b'"' => Kind::String,
+        b'{' => Kind::Object,
+        b'[' => Kind::Array,
+        b't' | b'f' => Kind::Bool,
+        b'n' => Kind::Null,
+        _ => Kind::Number,
+    }
+}
+
+/// Visits the members of an object from its index (see [`Cursor::index_object`]) without
+/// reading the object again; the visitor may still descend into a member's value.
+pub fn walk_index<'a>(
+    obj: &'a [u8],
+    index: &[MemberSpan],
+    visit: &mut dyn FnMut(&'a [u8], &mut Member<'_, 'a>),
+) {
+    for m in index {
+        let (Some(key), Some(raw)) = (
+            obj.get(m.key.0 as usize..m.key.1 as usize),
+            obj.get(m.value.0 as usize..m.value.1 as usize),
+        ) else {
+            continue;
+        };
+        let Some(&first) = raw.first() else { continue };
+        let mut c = Cursor::trusted(raw);
+        let mut member = Member {
+            c: &mut c,
+            consumed: false,
+            known: Some(Value {
+                kind: kind_of(first),
+                raw,
+            }),
+        };
+        visit(key, &mut member);
+    }
 }
 
 impl<'a> Member<'_, 'a> {
     /// The member's value as a span (validated unless the cursor is trusted).
     pub fn value(&mut self) -> Result<Value<'a>, Error> {
         self.consumed = true;
+        if let Some(v) = self.known {
+            return Ok(v);
+        }
         let r = self.c.value();
         if let Err(e) = r {
             self.c.error.get_or_insert(e);
@@ -617,6 +669,51 @@ impl<'a> Member<'_, 'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// Validates the object at the cursor like [`Cursor::value`] and records where each of
+    /// its members is (relative to the object's first byte), so that a later walk needs no
+    /// scan at all. On error `out` may hold a partial index; the caller discards it.
+    pub fn index_object(&mut self, out: &mut Vec<MemberSpan>) -> Result<Value<'a>, Error> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'{') => self.pos += 1,
+            Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+            None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+        }
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                let key_start = self.pos + 1;
+                let key = self.key_colon()?;
+                let value_start = self.pos;
+                self.value()?;
+                let rel = |p: usize| (p - start) as u32;
+                out.push(MemberSpan {
+                    key: (rel(key_start), rel(key_start + key.len())),
+                    value: (rel(value_start), rel(self.pos)),
+                });
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.skip_ws();
+                    }
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
+                    None => return Err(self.err(ErrorKind::UnexpectedEnd)),
+                }
+            }
+        }
+        Ok(Value {
+            kind: Kind::Object,
+            raw: &self.buf[start..self.pos],
+        })
+    }
+
     /// Walks the object at the cursor, calling `visit` with each member's key. Nesting is only
     /// as deep as the visitor descends (a mapper's fixed schema); values it leaves are skipped
     /// iteratively.
@@ -640,6 +737,7 @@ impl<'a> Cursor<'a> {
             let mut m = Member {
                 c: self,
                 consumed: false,
+                known: None,
             };
             visit(key, &mut m);
             let consumed = m.consumed;
@@ -800,6 +898,44 @@ mod tests {
         assert_eq!(bad(r#"{"a":[}"#), ErrorKind::UnexpectedByte(b'}'));
         assert_eq!(bad(r#"{1:2}"#), ErrorKind::UnexpectedByte(b'1'));
         assert_eq!(bad(""), ErrorKind::UnexpectedEnd);
+    }
+
+    #[test]
+    fn index_object_validates_like_value_and_locates_members() {
+        let doc = br#"{ "a" : 12.0 , "b":{"x":[1, 2]}, "c":"q\"z" }"#;
+        let mut index = Vec::new();
+        let v = Cursor::new(doc).index_object(&mut index).unwrap();
+        assert_eq!(v.raw, &doc[..]);
+        let got: Vec<(&[u8], &[u8])> = index
+            .iter()
+            .map(|m| {
+                (
+                    &doc[m.key.0 as usize..m.key.1 as usize],
+                    &doc[m.value.0 as usize..m.value.1 as usize],
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"a"[..], &b"12.0"[..]),
+                (b"b", br#"{"x":[1, 2]}"#),
+                (b"c", br#""q\"z""#)
+            ]
+        );
+        for bad in [
+            &br#"{"a":1,}"#[..],
+            br#"{"a":[}"#,
+            br#"{"a" 1}"#,
+            br#"{"a":"\ud800"}"#,
+            b"{",
+        ] {
+            assert!(
+                Cursor::new(bad).index_object(&mut Vec::new()).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

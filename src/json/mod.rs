@@ -19,7 +19,10 @@ mod cursor;
 mod find;
 mod write;
 
-pub use cursor::{has_controls, Cursor, Error, ErrorKind, Fields, Kind, Member, Value, MAX_DEPTH};
+pub use cursor::{
+    has_controls, walk_index, Cursor, Error, ErrorKind, Fields, Kind, Member, MemberSpan, Value,
+    MAX_DEPTH,
+};
 pub use find::quote_or_backslash;
 pub use write::{
     escape_minified_into, escape_str_into, minify_escaped_into, minify_into, unescape_into,

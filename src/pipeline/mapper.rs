@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::ack::Ticket;
 use crate::batch::Batch;
 use crate::frame::{Check, Chunk, Span};
+use crate::json::MemberSpan;
 use crate::pool::Pools;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::Request;
@@ -38,6 +39,14 @@ impl Default for BatchSettings {
             gzip_level: 1,
         }
     }
+}
+
+/// One record as the framer handed it over: its bytes, what the framer checked, and its
+/// member index when the framer made one.
+struct Framed<'a> {
+    bytes: &'a [u8],
+    check: Check,
+    members: Option<&'a [MemberSpan]>,
 }
 
 /// Where a mapper's output goes.
@@ -81,8 +90,13 @@ impl Mapper {
         } = job;
         for (i, span) in chunk.spans.iter().enumerate() {
             let index = chunk.first_record + i as u64;
-            let (start, end, check) = match *span {
-                Span::Record { start, end, check } => (start as usize, end as usize, check),
+            let (start, end, check, members) = match *span {
+                Span::Record {
+                    start,
+                    end,
+                    check,
+                    members,
+                } => (start as usize, end as usize, check, members),
                 Span::Oversized { bytes } => {
                     self.tally.records += 1;
                     let e = RecordError::TooLarge(bytes as usize);
@@ -95,8 +109,16 @@ impl Mapper {
             };
             let rec = &chunk.data[start..end];
             self.tally.records += 1;
-            let result =
-                self.map_record(table, rec, check, layout.as_deref(), ticket.as_ref(), out);
+            let members = match check {
+                Check::Unchecked => None,
+                _ => chunk.members.get(members.0 as usize..members.1 as usize),
+            };
+            let framed = Framed {
+                bytes: rec,
+                check,
+                members,
+            };
+            let result = self.map_record(table, framed, layout.as_deref(), ticket.as_ref(), out);
             if let Err(e) = result {
                 if table == Table::GuardDuty
                     && matches!(e, RecordError::Json(_))
@@ -142,16 +164,20 @@ impl Mapper {
     fn map_record(
         &mut self,
         table: Table,
-        rec: &[u8],
-        check: Check,
+        rec: Framed,
         layout: Option<&vpcflow::Layout>,
         ticket: Option<&Ticket>,
         out: &mut dyn Output,
     ) -> Result<(), RecordError> {
         let batch = &mut self.batches[table.index()];
+        let Framed {
+            bytes: rec,
+            check,
+            members,
+        } = rec;
         let mapped = match table {
-            Table::CloudTrail => cloudtrail::map(rec, check, batch, &mut self.tally),
-            Table::GuardDuty => guardduty::map(rec, check, batch, &mut self.tally),
+            Table::CloudTrail => cloudtrail::map(rec, check, members, batch, &mut self.tally),
+            Table::GuardDuty => guardduty::map(rec, check, members, batch, &mut self.tally),
             Table::VpcFlow => match layout {
                 Some(l) => vpcflow::map(rec, l, &mut self.lines, batch, &mut self.tally),
                 None => Err(RecordError::NoFields),
@@ -206,9 +232,17 @@ impl Mapper {
             return false;
         }
         for (at, line) in lines {
-            if let Err(e) =
-                self.map_record(Table::GuardDuty, line, Check::Unchecked, None, ticket, out)
-            {
+            if let Err(e) = self.map_record(
+                Table::GuardDuty,
+                Framed {
+                    bytes: line,
+                    check: Check::Unchecked,
+                    members: None,
+                },
+                None,
+                ticket,
+                out,
+            ) {
                 let mut dl = DeadLetter::new(key, e.reason(), e.to_string()).with_record(line);
                 dl.table = Some(Table::GuardDuty.name().into());
                 dl.record_index = Some(index);

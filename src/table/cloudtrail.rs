@@ -11,7 +11,7 @@ use super::value::{walk_record, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
 use crate::frame::Check;
-use crate::json::{Kind, Member, Value};
+use crate::json::{Kind, Member, MemberSpan, Value};
 use crate::stats::Tally;
 
 declare_columns! {
@@ -71,6 +71,7 @@ declare_columns! {
 pub fn map(
     rec: &[u8],
     check: Check,
+    index: Option<&[MemberSpan]>,
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
@@ -80,7 +81,7 @@ pub fn map(
         table: Table::CloudTrail,
         minified: check == Check::Minified,
     };
-    walk_record(rec, check, &mut |k, m| {
+    walk_record(rec, check, index, &mut |k, m| {
         // The nested objects the table flattens are walked in place.
         match k {
             b"userIdentity" => return user_identity(&mut row, m),
@@ -265,7 +266,7 @@ mod tests {
     fn map_str(rec: &str, check: Check) -> Result<String, RecordError> {
         let mut b = Batch::new(Table::CloudTrail);
         let mut t = Tally::default();
-        map(rec.as_bytes(), check, &mut b, &mut t)?;
+        map(rec.as_bytes(), check, None, &mut b, &mut t)?;
         b.commit_row(None);
         let mut out = Vec::new();
         b.encode_json(0..1, &mut out);
@@ -294,6 +295,24 @@ mod tests {
         let want = map_str(rec, Check::Unchecked).unwrap();
         assert_eq!(map_str(rec, Check::Valid).unwrap(), want);
         assert_eq!(map_str(rec, Check::Minified).unwrap(), want);
+        // The framer's member index gives the same row.
+        let mut index = Vec::new();
+        crate::json::Cursor::new(rec.as_bytes())
+            .index_object(&mut index)
+            .unwrap();
+        let mut b = Batch::new(Table::CloudTrail);
+        map(
+            rec.as_bytes(),
+            Check::Minified,
+            Some(&index),
+            &mut b,
+            &mut Tally::default(),
+        )
+        .unwrap();
+        b.commit_row(None);
+        let mut out = Vec::new();
+        b.encode_json(0..1, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), want);
         assert!(want.contains(r#""SessionMfaAuthenticated":true"#), "{want}");
         assert!(want.contains(r#""UserIdentityUserId":"u1""#), "{want}");
         assert!(want.contains(r#""SourcePort":"22""#), "{want}");

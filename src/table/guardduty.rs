@@ -8,7 +8,7 @@ use super::value::{walk_record, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
 use crate::frame::Check;
-use crate::json::{Kind, Value};
+use crate::json::{Kind, MemberSpan, Value};
 use crate::stats::Tally;
 
 declare_columns! {
@@ -28,10 +28,12 @@ declare_columns! {
     Description: String = "description",
 }
 
-/// `check`: what the framer already checked (see [`Check`]).
+/// `check`: what the framer already checked (see [`Check`]); `index`: the record's member
+/// spans, when the framer indexed it.
 pub fn map(
     rec: &[u8],
     check: Check,
+    index: Option<&[MemberSpan]>,
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
@@ -42,7 +44,7 @@ pub fn map(
         minified: check == Check::Minified,
     };
     let mut detail = None;
-    walk_record(rec, check, &mut |k, m| {
+    walk_record(rec, check, index, &mut |k, m| {
         let Ok(v) = m.value() else { return };
         if k == b"detail" && v.kind == Kind::Object {
             detail = Some(v);

@@ -70,10 +70,18 @@ pub(crate) fn check_utf8(rec: &[u8]) -> Result<(), RecordError> {
 pub(crate) fn walk_record<'a>(
     rec: &'a [u8],
     check: Check,
+    index: Option<&[json::MemberSpan]>,
     visit: &mut dyn FnMut(&'a [u8], &mut json::Member<'_, 'a>),
 ) -> Result<(), RecordError> {
     if check != Check::Unchecked {
-        return json::Cursor::trusted(rec).object(visit).map_err(Into::into);
+        // The framer validated the record, and usually indexed its members while doing so.
+        return match index {
+            Some(index) => {
+                json::walk_index(rec, index, visit);
+                Ok(())
+            }
+            None => json::Cursor::trusted(rec).object(visit).map_err(Into::into),
+        };
     }
     check_utf8(rec)?;
     if rec.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
