@@ -15,15 +15,7 @@ const RECORDS: usize = 2_000;
 fn stages(c: &mut Criterion) {
     for table in Table::ALL {
         let corpus = corpus::generate(table, RECORDS, 7);
-        let decoded: Vec<Vec<u8>> = corpus
-            .objects
-            .iter()
-            .map(|o| {
-                let mut v = Vec::new();
-                gunzip_into(&o.gz, &mut v);
-                v
-            })
-            .collect();
+        let decoded = corpus.decoded();
         let spans: Vec<_> = decoded.iter().map(|d| frame_all(table, d)).collect();
         let batches: Vec<Batch> = decoded
             .iter()

@@ -292,6 +292,18 @@ impl Corpus {
     pub fn gz_bytes(&self) -> usize {
         self.objects.iter().map(|o| o.gz.len()).sum()
     }
+
+    /// Every object decompressed.
+    pub fn decoded(&self) -> Vec<Vec<u8>> {
+        self.objects
+            .iter()
+            .map(|o| {
+                let mut v = Vec::with_capacity(o.plain_len);
+                super::gunzip_into(&o.gz, &mut v);
+                v
+            })
+            .collect()
+    }
 }
 
 fn gz6(data: &[u8]) -> Vec<u8> {

@@ -269,15 +269,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 gunzip_into(&o.gz, &mut scratch);
             }
         });
-        let decoded: Vec<Vec<u8>> = corpus
-            .objects
-            .iter()
-            .map(|o| {
-                let mut v = Vec::new();
-                gunzip_into(&o.gz, &mut v);
-                v
-            })
-            .collect();
+        let decoded = corpus.decoded();
         let (t_frame, spans) = best(args.repeat, || {
             decoded
                 .iter()

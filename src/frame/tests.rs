@@ -1,5 +1,17 @@
 use super::*;
 
+/// A reader that hands out at most `.1` bytes per read, so records straddle reads.
+struct Slow<'a>(&'a [u8], usize);
+
+impl Read for Slow<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.len().min(self.1).min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 /// Frames `input` with reads of `step` bytes and a tiny chunk size, so records straddle reads
 /// and chunks everywhere; returns the records as strings.
 fn run<S: Splitter>(
@@ -8,15 +20,6 @@ fn run<S: Splitter>(
     step: usize,
     max_record: usize,
 ) -> (Vec<String>, Result<End, String>) {
-    struct Slow<'a>(&'a [u8], usize);
-    impl Read for Slow<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.0.len().min(self.1).min(buf.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
     let limits = Limits {
         chunk_bytes: 7,
         max_record_bytes: max_record,
@@ -167,15 +170,6 @@ fn validated_flags(mode: JsonMode, input: &str, step: usize) -> Vec<bool> {
     let limits = Limits::default();
     let mut s = JsonSplitter::new(mode);
     let mut flags = Vec::new();
-    struct Slow<'a>(&'a [u8], usize);
-    impl Read for Slow<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.0.len().min(self.1).min(buf.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
     let _ = frame(
         Slow(input.as_bytes(), step),
         &mut s,

@@ -669,57 +669,12 @@ impl<'a> Member<'_, 'a> {
 }
 
 impl<'a> Cursor<'a> {
-    /// Validates the object at the cursor like [`Cursor::value`] and records where each of
-    /// its members is (relative to the object's first byte), so that a later walk needs no
-    /// scan at all. On error `out` may hold a partial index; the caller discards it.
-    pub fn index_object(&mut self, out: &mut Vec<MemberSpan>) -> Result<Value<'a>, Error> {
-        let start = self.pos;
-        match self.peek() {
-            Some(b'{') => self.pos += 1,
-            Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
-            None => return Err(self.err(ErrorKind::UnexpectedEnd)),
-        }
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-        } else {
-            loop {
-                let key_start = self.pos + 1;
-                let key = self.key_colon()?;
-                let value_start = self.pos;
-                self.value()?;
-                let rel = |p: usize| (p - start) as u32;
-                out.push(MemberSpan {
-                    key: (rel(key_start), rel(key_start + key.len())),
-                    value: (rel(value_start), rel(self.pos)),
-                });
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.pos += 1;
-                        self.skip_ws();
-                    }
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    Some(b) => return Err(self.err(ErrorKind::UnexpectedByte(b))),
-                    None => return Err(self.err(ErrorKind::UnexpectedEnd)),
-                }
-            }
-        }
-        Ok(Value {
-            kind: Kind::Object,
-            raw: &self.buf[start..self.pos],
-        })
-    }
-
-    /// Walks the object at the cursor, calling `visit` with each member's key. Nesting is only
-    /// as deep as the visitor descends (a mapper's fixed schema); values it leaves are skipped
-    /// iteratively.
-    pub fn object(
+    /// The member loop of an object at the cursor: `{`, then for each member its key and
+    /// colon are read and `member` is called (with the key and where its content starts) to
+    /// consume the value, then `,` or `}`.
+    fn members(
         &mut self,
-        visit: &mut dyn FnMut(&'a [u8], &mut Member<'_, 'a>),
+        mut member: impl FnMut(&mut Self, &'a [u8], usize) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.skip_ws();
         match self.peek() {
@@ -733,20 +688,9 @@ impl<'a> Cursor<'a> {
             return Ok(());
         }
         loop {
+            let key_start = self.pos + 1;
             let key = self.key_colon()?;
-            let mut m = Member {
-                c: self,
-                consumed: false,
-                known: None,
-            };
-            visit(key, &mut m);
-            let consumed = m.consumed;
-            if let Some(e) = self.error.take() {
-                return Err(e);
-            }
-            if !consumed {
-                self.value()?;
-            }
+            member(self, key, key_start)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -761,6 +705,58 @@ impl<'a> Cursor<'a> {
                 None => return Err(self.err(ErrorKind::UnexpectedEnd)),
             }
         }
+    }
+
+    /// Validates the object at the cursor like [`Cursor::value`] and records where each of
+    /// its members is (relative to the object's first byte), so that a later walk needs no
+    /// scan at all. On error `out` may hold a partial index; the caller discards it.
+    pub fn index_object(&mut self, out: &mut Vec<MemberSpan>) -> Result<Value<'a>, Error> {
+        let start = self.pos;
+        if self.peek() != Some(b'{') {
+            return Err(match self.peek() {
+                Some(b) => self.err(ErrorKind::UnexpectedByte(b)),
+                None => self.err(ErrorKind::UnexpectedEnd),
+            });
+        }
+        let rel = |p: usize| (p - start) as u32;
+        self.members(|c, key, key_start| {
+            let value_start = c.pos;
+            c.value()?;
+            out.push(MemberSpan {
+                key: (rel(key_start), rel(key_start + key.len())),
+                value: (rel(value_start), rel(c.pos)),
+            });
+            Ok(())
+        })?;
+        Ok(Value {
+            kind: Kind::Object,
+            raw: &self.buf[start..self.pos],
+        })
+    }
+
+    /// Walks the object at the cursor, calling `visit` with each member's key. Nesting is only
+    /// as deep as the visitor descends (a mapper's fixed schema); values it leaves are skipped
+    /// iteratively.
+    pub fn object(
+        &mut self,
+        visit: &mut dyn FnMut(&'a [u8], &mut Member<'_, 'a>),
+    ) -> Result<(), Error> {
+        self.members(|c, key, _| {
+            let mut m = Member {
+                c: &mut *c,
+                consumed: false,
+                known: None,
+            };
+            visit(key, &mut m);
+            let consumed = m.consumed;
+            if let Some(e) = c.error.take() {
+                return Err(e);
+            }
+            if !consumed {
+                c.value()?;
+            }
+            Ok(())
+        })
     }
 }
 
