@@ -1,6 +1,10 @@
-//! Splits JSON by structure without parsing values: a byte loop tracking strings (skipped
-//! with `memchr`) and nesting depth (a counter, so depth costs nothing and cannot overflow a
-//! stack). Records are validated later, one by one, by the mapper.
+//! Splits JSON by structure. When a whole record (an object) is in the buffer, the validating
+//! JSON cursor reads it: that finds its end, validates it and indexes its top-level members in
+//! one pass, and the record is handed on marked [`Check::Valid`] or [`Check::Minified`] so the
+//! mapper never reads it twice. Everything else (records cut by the end of a read, broken
+//! records, bytes between records) goes through a byte loop that tracks strings (skipped with
+//! a word-at-a-time search) and nesting depth (a counter: depth costs nothing and cannot
+//! overflow a stack); such records are validated by the mapper, which reports what is wrong.
 //!
 //! Two modes:
 //! - [`Mode::Records`]: one JSON document; the records are the elements of its top-level

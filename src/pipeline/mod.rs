@@ -170,7 +170,6 @@ pub fn read_object(
                     return false;
                 }
             };
-            let pos = 0;
             match vpcflow::Layout::from_header(&chunk.data[start as usize..end as usize]) {
                 Ok(l) => {
                     for u in &l.unknown {
@@ -183,7 +182,7 @@ pub fn read_object(
                     return false;
                 }
             }
-            chunk.spans.remove(pos);
+            chunk.spans.remove(0);
             chunk.first_record += 1;
         }
         dispatch(Job {
