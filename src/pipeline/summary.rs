@@ -102,10 +102,11 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "objects:      {} seen, {} skipped, {} dead-lettered, {} failed",
+            "objects:      {} seen, {} delivered ({} of them dead-lettered), {} skipped, {} failed",
             self.objects_seen,
-            self.skipped.total(),
+            self.objects_delivered,
             self.objects_dead_lettered,
+            self.skipped.total(),
             self.objects_failed
         )?;
         if !self.skipped.is_empty() {
