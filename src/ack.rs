@@ -108,6 +108,40 @@ impl std::fmt::Debug for Ticket {
     }
 }
 
+/// Settles one queue message from the outcomes of the objects it names: `settle` is called
+/// once, after the last of them ended, with whether every one was delivered. An SQS source
+/// deletes the message then, and only then; otherwise it leaves (or releases) it so that it
+/// comes back. Give each of the message's objects this listener.
+pub struct MessageAck {
+    remaining: std::sync::atomic::AtomicUsize,
+    failed: AtomicBool,
+    settle: Box<dyn Fn(bool) + Send + Sync>,
+}
+
+impl MessageAck {
+    /// A message naming `objects` objects (at least one: a message naming none is settled by
+    /// its source directly).
+    pub fn new(objects: usize, settle: impl Fn(bool) + Send + Sync + 'static) -> Arc<Self> {
+        debug_assert!(objects > 0);
+        Arc::new(MessageAck {
+            remaining: std::sync::atomic::AtomicUsize::new(objects),
+            failed: AtomicBool::new(false),
+            settle: Box::new(settle),
+        })
+    }
+}
+
+impl AckListener for MessageAck {
+    fn object_done(&self, _key: &str, outcome: Outcome) {
+        if outcome == Outcome::Failed {
+            self.failed.store(true, Ordering::Release);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            (self.settle)(!self.failed.load(Ordering::Acquire));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +153,24 @@ mod tests {
         fn object_done(&self, key: &str, outcome: Outcome) {
             self.0.lock().unwrap().push((key.to_string(), outcome));
         }
+    }
+
+    #[test]
+    fn a_message_settles_once_after_its_last_object() {
+        let settled = Arc::new(Mutex::new(Vec::new()));
+        let s = settled.clone();
+        let msg = MessageAck::new(3, move |ok| s.lock().unwrap().push(ok));
+        msg.object_done("a", Outcome::Delivered);
+        msg.object_done("b", Outcome::Failed);
+        assert!(settled.lock().unwrap().is_empty());
+        msg.object_done("c", Outcome::Delivered);
+        assert_eq!(*settled.lock().unwrap(), vec![false]);
+
+        let s = settled.clone();
+        let msg = MessageAck::new(2, move |ok| s.lock().unwrap().push(ok));
+        msg.object_done("a", Outcome::Delivered);
+        msg.object_done("b", Outcome::Delivered);
+        assert_eq!(*settled.lock().unwrap(), vec![false, true]);
     }
 
     #[test]

@@ -130,3 +130,94 @@ fn an_unwritable_dead_letter_store_fails_the_objects_that_needed_it() {
     );
     assert!(summary.failures.get("dead_letter_write") > 0, "{summary}");
 }
+
+/// A source whose objects belong to "messages": each message settles once all its objects
+/// ended, delivered only if all were (what the SQS source deletes messages on).
+struct MessageSource {
+    messages: Vec<Vec<(String, Option<Vec<u8>>)>>,
+    settled: Arc<std::sync::Mutex<Vec<(usize, bool)>>>,
+}
+
+impl pipeline::Source for MessageSource {
+    fn run(&mut self, emit: &mut dyn FnMut(pipeline::Object) -> bool) -> std::io::Result<()> {
+        for (i, objects) in std::mem::take(&mut self.messages).into_iter().enumerate() {
+            let settled = self.settled.clone();
+            let ack = logferry::ack::MessageAck::new(objects.len(), move |ok| {
+                settled.lock().unwrap().push((i, ok))
+            });
+            for (key, bytes) in objects {
+                let open: Box<
+                    dyn FnOnce() -> std::io::Result<Box<dyn std::io::Read + Send>> + Send,
+                > = match bytes {
+                    Some(b) => Box::new(move || {
+                        Ok(Box::new(std::io::Cursor::new(b)) as Box<dyn std::io::Read + Send>)
+                    }),
+                    None => Box::new(|| {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no such object",
+                        ))
+                    }),
+                };
+                let done: Arc<dyn logferry::ack::AckListener> = ack.clone();
+                if !emit(pipeline::Object {
+                    key,
+                    size: None,
+                    open,
+                    done: Some(done),
+                }) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_message_is_settled_delivered_only_when_all_its_objects_were() {
+    let ct = |i: usize| {
+        (
+            format!("AWSLogs/1/CloudTrail/eu-west-1/2026/11/24/1_CloudTrail_eu-west-1_20261124T1200Z_{i:016}.json.gz"),
+            Some(gz(format!(r#"{{"Records":[{{"eventID":"e{i}","eventTime":"2026-11-24T12:00:00Z"}}]}}"#).as_bytes())),
+        )
+    };
+    let settled = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut source = MessageSource {
+        messages: vec![
+            vec![ct(1), ct(2)],
+            vec![
+                ct(3),
+                (
+                    "AWSLogs/1/CloudTrail/eu-west-1/2026/11/24/missing.json.gz".into(),
+                    None,
+                ),
+            ],
+            vec![
+                (
+                    "AWSLogs/1/CloudTrail-Digest/eu-west-1/2026/11/24/d.json.gz".into(),
+                    Some(vec![]),
+                ),
+                ct(4),
+            ],
+        ],
+        settled: settled.clone(),
+    };
+    let dead = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let s = Settings {
+        router: Router::default(),
+        ..settings(2)
+    };
+    let summary = pipeline::run(
+        &mut source,
+        &s,
+        Box::new(logferry::sink::dir::DirSink::new(out.path()).unwrap()),
+        Arc::new(DeadLetters::new(dead.path())),
+        false,
+    );
+    let mut got = settled.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, vec![(0, true), (1, false), (2, true)], "{summary}");
+    assert_eq!(summary.rows(), 4, "{summary}");
+}

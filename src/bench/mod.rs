@@ -180,6 +180,7 @@ impl Source for MemSource<'_> {
                 open: Box::new(move || {
                     Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read + Send>)
                 }),
+                done: None,
             });
             if !ok {
                 break;

@@ -45,6 +45,9 @@ pub struct Object {
     pub key: String,
     pub size: Option<u64>,
     pub open: Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send>> + Send>,
+    /// Told how the object ended, for a source that must settle something per object (an SQS
+    /// message naming it). An object skipped by its key ends delivered: there is nothing to do.
+    pub done: Option<Arc<dyn AckListener>>,
 }
 
 /// Where objects come from.
@@ -372,15 +375,20 @@ pub fn map_object(
     .map(table, key, bytes)
 }
 
+/// Counts outcomes, and passes them on to the object's own listener when it has one.
 struct Listener {
     stats: Arc<Stats>,
+    done: Option<Arc<dyn AckListener>>,
 }
 
 impl AckListener for Listener {
-    fn object_done(&self, _key: &str, outcome: Outcome) {
+    fn object_done(&self, key: &str, outcome: Outcome) {
         match outcome {
             Outcome::Delivered => Stats::add(&self.stats.objects_delivered, 1),
             Outcome::Failed => Stats::add(&self.stats.objects_failed, 1),
+        }
+        if let Some(done) = &self.done {
+            done.object_done(key, outcome);
         }
     }
 }
@@ -597,6 +605,7 @@ pub fn run(
     };
     let listener: Arc<dyn AckListener> = Arc::new(Listener {
         stats: stats.clone(),
+        done: None,
     });
     let progress = summary::Progress::start(show_progress, source.total_bytes(), stats.clone());
 
@@ -652,10 +661,20 @@ pub fn run(
             match settings.router.route(&object.key) {
                 Route::Skip(reason) => {
                     stats.skipped(reason);
+                    if let Some(done) = &object.done {
+                        done.object_done(&object.key, Outcome::Delivered);
+                    }
                     true
                 }
                 Route::Table(table) => {
-                    let ticket = Ticket::new(&object.key, listener.clone());
+                    let listener: Arc<dyn AckListener> = match object.done.clone() {
+                        None => listener.clone(),
+                        Some(done) => Arc::new(Listener {
+                            stats: stats.clone(),
+                            done: Some(done),
+                        }),
+                    };
+                    let ticket = Ticket::new(&object.key, listener);
                     obj_tx
                         .send(Task {
                             table,

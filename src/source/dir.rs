@@ -70,6 +70,7 @@ impl Source for DirSource {
                         .map(|f| Box::new(f) as Box<dyn io::Read + Send>)
                         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
                 }),
+                done: None,
             };
             if !emit(object) {
                 break;
