@@ -783,19 +783,6 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Over an object already validated (see [`Cursor::trusted`]).
-    pub fn trusted(buf: &'a [u8]) -> Self {
-        Fields {
-            c: Cursor::trusted(buf),
-            state: FieldsState::Start,
-        }
-    }
-
-    /// Offset just past the closing brace once iteration finished.
-    pub fn end(&self) -> usize {
-        self.c.pos
-    }
-
     fn step(&mut self) -> Result<Option<(&'a [u8], Value<'a>)>, Error> {
         match self.state {
             FieldsState::Done => return Ok(None),

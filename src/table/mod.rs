@@ -11,7 +11,7 @@ pub mod guardduty;
 mod value;
 pub mod vpcflow;
 
-pub use value::{is_iso8601, MapStats, RecordError};
+pub use value::{is_iso8601, RecordError};
 
 /// KQL column types used by the three tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,6 @@ use crate::json::{self, Kind, Value};
 use crate::stats::Tally;
 use crate::table::{Table, FIELD_LIMIT};
 
-pub use crate::stats::Tally as MapStats;
-
 /// Why one record could not become a row. Each goes to the dead-letter store; the other
 /// records of the object go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

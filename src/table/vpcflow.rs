@@ -8,8 +8,6 @@
 
 use std::sync::Arc;
 
-use memchr::memchr;
-
 use super::declare_columns;
 use super::value::{itoa_buf, Row};
 use super::{ColType, RecordError, Table};
@@ -285,12 +283,4 @@ pub fn map(
         return Err(RecordError::NoFields);
     }
     Ok(())
-}
-
-/// The first line of `data` (without its line ending) and the rest.
-pub fn split_first_line(data: &[u8]) -> (&[u8], &[u8]) {
-    match memchr(b'\n', data) {
-        Some(i) => (&data[..i], &data[i + 1..]),
-        None => (data, &[]),
-    }
 }
