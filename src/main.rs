@@ -43,7 +43,7 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Where objects come from. `dir:PATH`: every file under PATH, its key the path relative to PATH (a local copy of a bucket).
+    /// Where objects come from. `dir:PATH`: every file under PATH, its key the path relative to PATH (a local copy of a bucket), read once. `sqs:QUEUE_URL`: S3 notifications (direct, via SNS or EventBridge) from an SQS queue; runs until SIGINT/SIGTERM (or --stop-when-idle). `s3:BUCKET/PREFIX`: backfill of the objects already under PREFIX, read once (see --checkpoint, --since, --until).
     #[arg(long, env = "LOGFERRY_SOURCE")]
     source: String,
     /// Where request bodies go. `dir:OUT`: writes OUT/<Table>/*.json.gz, exactly the bodies the Azure sink would send.
@@ -82,6 +82,73 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics and liveness at /healthz (e.g. 127.0.0.1:9898).
+    #[arg(long, env = "LOGFERRY_METRICS")]
+    metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "AWS (sqs: and s3: sources)")]
+struct AwsArgs {
+    /// AWS region of the queue, and of buckets whose region a notification does not name. Default: the region in the queue URL, else the standard chain (AWS_REGION, profile).
+    #[arg(long, env = "LOGFERRY_AWS_REGION")]
+    region: Option<String>,
+    /// Endpoint for SQS and S3 (an S3-compatible store, or moto in tests); S3 is then addressed path-style. AWS_ENDPOINT_URL works too.
+    #[arg(long, env = "LOGFERRY_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// Assume this IAM role (cross-account buckets) on top of the standard credential chain.
+    #[arg(long, env = "LOGFERRY_ROLE_ARN")]
+    role_arn: Option<String>,
+    /// External ID for --role-arn, when the role's trust policy asks for one.
+    #[arg(long, env = "LOGFERRY_EXTERNAL_ID", requires = "role_arn")]
+    external_id: Option<String>,
+    /// SQS receivers polling in parallel (10 messages per call each).
+    #[arg(long, env = "LOGFERRY_RECEIVERS", default_value_t = 4)]
+    receivers: usize,
+    /// Long-poll wait of each ReceiveMessage call, 0-20 seconds. Also bounds how long a shutdown waits for a poll in progress.
+    #[arg(long, env = "LOGFERRY_WAIT_SECONDS", default_value_t = 20)]
+    wait_seconds: i32,
+    /// Visibility timeout (seconds) asked for on receive. Default: the queue's own. Held messages are extended at half of it.
+    #[arg(long, env = "LOGFERRY_VISIBILITY_TIMEOUT")]
+    visibility_timeout: Option<u64>,
+    /// Stop extending a message's visibility this many seconds after it was received (SQS allows at most 43200).
+    #[arg(long, env = "LOGFERRY_MAX_HOLD", default_value_t = 14_400)]
+    max_hold: u64,
+    /// At most this many messages held at once; receiving pauses above it.
+    #[arg(long, env = "LOGFERRY_MAX_MESSAGES_IN_FLIGHT", default_value_t = 1000)]
+    max_messages_in_flight: usize,
+    /// At most this many bytes (as stored) of objects named by held messages; receiving pauses above it.
+    #[arg(long, env = "LOGFERRY_MAX_BYTES_IN_FLIGHT", default_value_t = 1 << 30)]
+    max_bytes_in_flight: u64,
+    /// Seconds before a message whose objects could not be delivered is visible again; doubled for each earlier receive, at most 900.
+    #[arg(long, env = "LOGFERRY_RETRY_DELAY", default_value_t = 30)]
+    retry_delay: u64,
+    /// On SIGINT/SIGTERM, seconds to finish the work in hand before returning the rest to the queue.
+    #[arg(long, env = "LOGFERRY_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    shutdown_timeout: u64,
+    /// Stop (as on SIGTERM) once no message arrived for this many seconds and nothing is held: drains a queue and exits.
+    #[arg(long, env = "LOGFERRY_STOP_WHEN_IDLE")]
+    stop_when_idle: Option<u64>,
+    /// Objects of at least this many bytes are fetched as parallel ranged GETs.
+    #[arg(long, env = "LOGFERRY_RANGE_THRESHOLD", default_value_t = 8 << 20)]
+    range_threshold: u64,
+    /// Size of each ranged GET.
+    #[arg(long, env = "LOGFERRY_PART_SIZE", default_value_t = 8 << 20)]
+    part_size: u64,
+    /// Ranged GETs in flight per big object.
+    #[arg(long, env = "LOGFERRY_PARTS_IN_FLIGHT", default_value_t = 4)]
+    parts_in_flight: usize,
+    /// s3: source: resumable checkpoint file (created if missing; an interrupted backfill resumed with it reads every object once).
+    #[arg(long, env = "LOGFERRY_CHECKPOINT")]
+    checkpoint: Option<PathBuf>,
+    /// s3: source: only objects whose key date (…/YYYY/MM/DD/… or year=/month=/day=) is on or after this day (YYYY-MM-DD).
+    #[arg(long, env = "LOGFERRY_SINCE")]
+    since: Option<String>,
+    /// s3: source: only objects whose key date is on or before this day (YYYY-MM-DD).
+    #[arg(long, env = "LOGFERRY_UNTIL")]
+    until: Option<String>,
 }
 
 /// A configuration error: reported with exit code 2.
@@ -195,6 +262,7 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
         },
         linger: Duration::from_millis(args.linger_ms),
         router: Router { rules, pinned },
+        ..Settings::default()
     })
 }
 

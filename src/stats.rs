@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
 use crate::table::Table;
 
 /// Named counters, e.g. dead letters by reason.
@@ -73,7 +75,43 @@ pub struct Stats {
     pub request_raw_bytes: [AtomicU64; 3],
     pub records: AtomicU64,
     pub rows: [AtomicU64; 3],
+    /// Depths of the stage queues (objects waiting for a worker, chunks waiting to be shared,
+    /// requests waiting for the sink), sampled when items pass.
+    pub queue_objects: AtomicU64,
+    pub queue_chunks: AtomicU64,
+    pub queue_requests: AtomicU64,
+    pub latency: Latency,
     named: Mutex<NamedCounters>,
+}
+
+/// Per-stage latency histograms, in seconds. Observed per call or per object, never per
+/// record.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    /// SQS ReceiveMessage calls (long polls included).
+    pub receive: Histogram,
+    /// S3 downloads, whole object.
+    pub fetch: Histogram,
+    /// From an object entering the pipeline to its outcome (every row delivered or failed).
+    pub object: Histogram,
+    /// One sink request.
+    pub sink: Histogram,
+    /// SQS DeleteMessageBatch calls.
+    pub delete: Histogram,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        // 1 ms to ~33 s.
+        let h = || Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        Latency {
+            receive: h(),
+            fetch: h(),
+            object: h(),
+            sink: h(),
+            delete: h(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]

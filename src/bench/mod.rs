@@ -326,6 +326,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                         rules: vec![],
                         pinned: Some(table),
                     },
+                    ..Settings::default()
                 };
                 let dead = Arc::new(DeadLetters::new(
                     &std::env::temp_dir().join("logferry-bench-dead-letters"),

@@ -58,6 +58,15 @@ pub trait Source {
     }
     /// Hands every object to `emit`; stops early when `emit` returns false.
     fn run(&mut self, emit: &mut dyn FnMut(Object) -> bool) -> io::Result<()>;
+    /// Called once after every object handed out has ended (delivered or failed): a source
+    /// that settles work asynchronously (SQS deletes) finishes it here, before the summary.
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// The source's own counters (messages received, deleted, ...) for the summary.
+    fn counters(&self) -> crate::stats::Counters {
+        crate::stats::Counters::default()
+    }
 }
 
 pub struct Settings {
@@ -67,6 +76,11 @@ pub struct Settings {
     /// A batch is sent after this long even when not full.
     pub linger: Duration,
     pub router: Router,
+    /// The run's counters; shared so that metrics can read them while it runs.
+    pub stats: Arc<Stats>,
+    /// Set to stop reading at once (a shutdown deadline passed): objects being read fail and
+    /// are retried later by their source.
+    pub abort: Arc<AtomicBool>,
 }
 
 impl Default for Settings {
@@ -77,6 +91,8 @@ impl Default for Settings {
             limits: Limits::default(),
             linger: Duration::from_secs(1),
             router: Router::default(),
+            stats: Arc::default(),
+            abort: Arc::default(),
         }
     }
 }
@@ -404,7 +420,7 @@ struct Shared {
     chunk_rx: Receiver<Job>,
     idle: AtomicUsize,
     reading: AtomicUsize,
-    abort: AtomicBool,
+    abort: Arc<AtomicBool>,
 }
 
 struct WorkerOut<'a> {
@@ -582,7 +598,7 @@ pub fn run(
     show_progress: bool,
 ) -> Summary {
     let started = Instant::now();
-    let stats = Arc::new(Stats::default());
+    let stats = settings.stats.clone();
     let threads = settings.threads.max(1);
     let (obj_tx, obj_rx) = bounded::<Task>(threads * 2);
     let (chunk_tx, chunk_rx) = bounded::<Job>(threads);
@@ -601,7 +617,7 @@ pub fn run(
         chunk_rx,
         idle: AtomicUsize::new(0),
         reading: AtomicUsize::new(0),
-        abort: AtomicBool::new(false),
+        abort: settings.abort.clone(),
     };
     let listener: Arc<dyn AckListener> = Arc::new(Listener {
         stats: stats.clone(),
@@ -708,6 +724,12 @@ pub fn run(
         tracing::error!(error = %e, "source failed");
         stats.failure("source");
     }
+    if let Err(e) = source.finish() {
+        tracing::error!(error = %e, "source failed to finish");
+        stats.failure("source");
+    }
     progress.finish();
-    Summary::collect(&stats, started.elapsed(), dead.dir())
+    let mut summary = Summary::collect(&stats, started.elapsed(), dead.dir());
+    summary.source = source.counters();
+    summary
 }

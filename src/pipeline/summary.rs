@@ -36,6 +36,8 @@ pub struct Summary {
     pub bytes_decoded: u64,
     pub seconds: f64,
     pub dead_letter_dir: PathBuf,
+    /// The source's own counters (SQS messages received, deleted, returned, ...).
+    pub source: Counters,
 }
 
 impl Summary {
@@ -65,6 +67,7 @@ impl Summary {
             bytes_decoded: g(&stats.bytes_decoded),
             seconds: elapsed.as_secs_f64(),
             dead_letter_dir: dead_dir.to_path_buf(),
+            source: Counters::default(),
         }
     }
 
@@ -112,6 +115,11 @@ impl fmt::Display for Summary {
         if !self.skipped.is_empty() {
             write!(f, "skipped:      ")?;
             counters(f, &self.skipped)?;
+            writeln!(f)?;
+        }
+        if !self.source.is_empty() {
+            write!(f, "source:       ")?;
+            counters(f, &self.source)?;
             writeln!(f)?;
         }
         writeln!(f, "records:      {}", self.records)?;
