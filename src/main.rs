@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +10,19 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use logferry::frame::Limits;
+use logferry::metrics::{self, Metrics};
+use logferry::pipeline::Source;
 use logferry::pipeline::{self, BatchSettings, Settings};
 use logferry::route::{Router, Rule};
+use logferry::shutdown::Shutdown;
 use logferry::sink::dead_letter::DeadLetters;
 use logferry::sink::dir::DirSink;
+use logferry::source::aws::{self, AwsOptions, S3Clients};
+use logferry::source::backfill::{self, BackfillSettings, BackfillSource};
 use logferry::source::dir::DirSource;
+use logferry::source::fetch::{FetchSettings, Fetcher};
+use logferry::source::sqs::{SqsSettings, SqsSource};
+use logferry::source::{SourceStats, Stoppable};
 use logferry::table::Table;
 
 #[global_allocator]
@@ -267,32 +276,236 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
 }
 
 fn spec<'a>(flag: &str, value: &'a str, kinds: &[&str]) -> anyhow::Result<(&'a str, &'a str)> {
+    let forms = || {
+        kinds
+            .iter()
+            .map(|k| match *k {
+                "dir" => "dir:PATH",
+                "sqs" => "sqs:QUEUE_URL",
+                "s3" => "s3:BUCKET/PREFIX",
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match value.split_once(':') {
         Some((kind, rest)) if kinds.contains(&kind) && !rest.is_empty() => Ok((kind, rest)),
-        Some((kind, _)) if matches!(kind, "sqs" | "s3" | "lookup" | "azure") => bail!(
+        Some((kind, _)) if matches!(kind, "lookup" | "azure") => bail!(
             "{flag} '{value}': the {kind} connector is not in this build yet; use {}",
-            kinds
-                .iter()
-                .map(|k| format!("{k}:PATH"))
-                .collect::<Vec<_>>()
-                .join(" or ")
+            forms()
         ),
-        _ => bail!(
-            "{flag} '{value}' is not understood: use {}",
-            kinds
-                .iter()
-                .map(|k| format!("{k}:PATH"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ),
+        _ => bail!("{flag} '{value}' is not understood: use {}", forms()),
     }
+}
+
+/// The I/O runtime: signals, the metrics server, and the SQS and S3 calls. Two threads are
+/// plenty for network waits; the CPU work runs on the pipeline's own threads.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("logferry-io")
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")
+}
+
+fn aws_options(a: &AwsArgs, queue_url: Option<&str>) -> AwsOptions {
+    AwsOptions {
+        region: a
+            .region
+            .clone()
+            .or_else(|| queue_url.and_then(aws::region_of_queue_url)),
+        endpoint: a.aws_endpoint.clone(),
+        role_arn: a.role_arn.clone(),
+        external_id: a.external_id.clone(),
+    }
+}
+
+fn fetch_settings(a: &AwsArgs) -> anyhow::Result<FetchSettings> {
+    if a.part_size < 1 << 20 {
+        bail!(
+            "--part-size must be at least 1048576 bytes, not {}",
+            a.part_size
+        );
+    }
+    if a.parts_in_flight == 0 || a.parts_in_flight > 64 {
+        bail!("--parts-in-flight must be 1-64, not {}", a.parts_in_flight);
+    }
+    Ok(FetchSettings {
+        range_threshold: a.range_threshold,
+        part_size: a.part_size,
+        parts_in_flight: a.parts_in_flight,
+        ..FetchSettings::default()
+    })
+}
+
+fn sqs_settings(a: &AwsArgs, url: &str) -> anyhow::Result<SqsSettings> {
+    if !(0..=20).contains(&a.wait_seconds) {
+        bail!(
+            "--wait-seconds must be 0-20 (SQS's long-poll limit), not {}",
+            a.wait_seconds
+        );
+    }
+    if a.visibility_timeout.is_some_and(|v| v > 43_200) {
+        bail!("--visibility-timeout must be at most 43200 seconds (SQS's limit)");
+    }
+    if a.max_hold > 43_200 {
+        bail!(
+            "--max-hold must be at most 43200 seconds (SQS's limit), not {}",
+            a.max_hold
+        );
+    }
+    if a.receivers == 0 || a.receivers > 256 {
+        bail!("--receivers must be 1-256, not {}", a.receivers);
+    }
+    if a.max_messages_in_flight < 10 {
+        bail!(
+            "--max-messages-in-flight must be at least 10 (one receive), not {}",
+            a.max_messages_in_flight
+        );
+    }
+    if a.retry_delay > 900 {
+        bail!(
+            "--retry-delay must be at most 900 seconds, not {}",
+            a.retry_delay
+        );
+    }
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        bail!("--source sqs:{url}: the queue URL must start with https:// (as GetQueueUrl or the console shows it)");
+    }
+    Ok(SqsSettings {
+        receivers: a.receivers,
+        wait_seconds: a.wait_seconds,
+        visibility_timeout: a.visibility_timeout.map(Duration::from_secs),
+        max_hold: Duration::from_secs(a.max_hold),
+        max_messages_in_flight: a.max_messages_in_flight,
+        max_bytes_in_flight: a.max_bytes_in_flight,
+        retry_delay: Duration::from_secs(a.retry_delay),
+        shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
+        stop_when_idle: a.stop_when_idle.map(Duration::from_secs),
+        ..SqsSettings::new(url)
+    })
+}
+
+fn backfill_settings(a: &AwsArgs, location: &str) -> anyhow::Result<BackfillSettings> {
+    let (bucket, prefix) = backfill::parse_location(location)
+        .with_context(|| format!("--source s3:{location}: use s3:BUCKET or s3:BUCKET/PREFIX"))?;
+    let date = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<u32>> {
+        v.as_deref()
+            .map(|s| {
+                backfill::parse_date(s)
+                    .with_context(|| format!("{flag} '{s}' is not a date: use YYYY-MM-DD"))
+            })
+            .transpose()
+    };
+    let since = date("--since", &a.since)?;
+    let until = date("--until", &a.until)?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            bail!("--since is after --until: nothing would be read");
+        }
+    }
+    Ok(BackfillSettings {
+        bucket,
+        prefix,
+        region: a.region.clone(),
+        since,
+        until,
+        checkpoint: a.checkpoint.clone(),
+    })
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let settings = usage(settings(&args))?;
-    let (_, src_path) = usage(spec("--source", &args.source, &["dir"]))?;
+    let (kind, location) = usage(spec("--source", &args.source, &["dir", "sqs", "s3"]))?;
     let (_, out_path) = usage(spec("--sink", &args.sink, &["dir"]))?;
-    let mut source = usage(DirSource::new(src_path.as_ref()).context("--source"))?;
+    if kind != "s3"
+        && (args.aws.checkpoint.is_some() || args.aws.since.is_some() || args.aws.until.is_some())
+    {
+        return Err(UsageError(anyhow::anyhow!(
+            "--checkpoint, --since and --until apply to an s3: source only"
+        ))
+        .into());
+    }
+    let rt = runtime().map_err(Failure::Runtime)?;
+    let shutdown = Shutdown::new();
+    shutdown.listen_for_signals(rt.handle());
+    let source_stats = Arc::new(SourceStats::default());
+    let mut source: Box<dyn Source> = match kind {
+        "dir" => Box::new(Stoppable {
+            inner: usage(DirSource::new(location.as_ref()).context("--source"))?,
+            shutdown: shutdown.clone(),
+        }),
+        "sqs" => {
+            let sqs_settings = usage(sqs_settings(&args.aws, location))?;
+            let fetch = usage(fetch_settings(&args.aws))?;
+            let config = aws_config(&rt, &aws_options(&args.aws, Some(location)))?;
+            let clients = Arc::new(S3Clients::new(config.clone()));
+            let fetcher = Fetcher::new(
+                clients,
+                rt.handle().clone(),
+                fetch,
+                source_stats.clone(),
+                settings.stats.latency.clone(),
+            );
+            let sqs = aws_sdk_sqs::Client::new(&config);
+            Box::new(
+                SqsSource::new(
+                    rt.handle().clone(),
+                    sqs,
+                    sqs_settings,
+                    fetcher,
+                    source_stats.clone(),
+                    settings.stats.latency.clone(),
+                    shutdown.clone(),
+                    settings.abort.clone(),
+                )
+                .map_err(Failure::Runtime)?,
+            )
+        }
+        _ => {
+            let backfill = usage(backfill_settings(&args.aws, location))?;
+            let fetch = usage(fetch_settings(&args.aws))?;
+            let config = aws_config(&rt, &aws_options(&args.aws, None))?;
+            let clients = Arc::new(S3Clients::new(config));
+            let s3 = clients.get(backfill.region.as_deref());
+            let fetcher = Fetcher::new(
+                clients,
+                rt.handle().clone(),
+                fetch,
+                source_stats.clone(),
+                settings.stats.latency.clone(),
+            );
+            let inner = BackfillSource::new(
+                rt.handle().clone(),
+                s3,
+                fetcher,
+                backfill,
+                source_stats.clone(),
+                shutdown.clone(),
+            )
+            .map_err(|e| UsageError(e.context("--checkpoint")))?;
+            Box::new(Stoppable {
+                inner,
+                shutdown: shutdown.clone(),
+            })
+        }
+    };
+    let metrics = match args.metrics {
+        None => None,
+        Some(addr) => {
+            let m = Metrics::new(
+                settings.stats.clone(),
+                (kind != "dir").then(|| source_stats.clone()),
+            );
+            let bound = metrics::serve(rt.handle(), addr, m.clone())
+                .with_context(|| format!("--metrics {addr}: cannot listen"))
+                .map_err(UsageError)?;
+            tracing::info!(addr = %bound, "serving /metrics and /healthz");
+            m.running.store(true, Ordering::Relaxed);
+            Some(m)
+        }
+    };
     let out = PathBuf::from(out_path);
     let sink = DirSink::new(&out).map_err(|e| Failure::Runtime(e.into()))?;
     let dead_dir = args
@@ -300,7 +513,15 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         .clone()
         .unwrap_or_else(|| out.join("dead-letters"));
     let dead = Arc::new(DeadLetters::new(&dead_dir));
-    let summary = pipeline::run(&mut source, &settings, Box::new(sink), dead, !args.quiet);
+    // A queue is never "done": its progress bar would mislead, the log says what happens.
+    let progress = !args.quiet && kind != "sqs";
+    let summary = pipeline::run(source.as_mut(), &settings, Box::new(sink), dead, progress);
+    if let Some(m) = &metrics {
+        m.running.store(false, Ordering::Relaxed);
+    }
+    drop(source);
+    // Pending SDK calls are abandoned rather than awaited: every settle was sent in finish().
+    rt.shutdown_timeout(Duration::from_secs(1));
     println!("{summary}");
     if let Some(path) = &args.summary_json {
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| Failure::Runtime(e.into()))?;
@@ -308,9 +529,33 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             .with_context(|| format!("writing --summary-json {}", path.display()))
             .map_err(Failure::Runtime)?;
     }
-    Ok(if summary.succeeded() {
-        ExitCode::SUCCESS
+    // A queue's objects that failed are returned to it and retried: that is the normal course
+    // of a long-running source, not a failed run. Read-once sources fail when one failed.
+    let ok = if kind == "sqs" {
+        summary.failures.0.keys().all(|k| k == "read_error")
     } else {
+        summary.succeeded()
+    };
+    Ok(if !ok {
         ExitCode::from(1)
+    } else if kind != "sqs" && shutdown.is_requested() {
+        eprintln!("interrupted: the objects not read yet were left for the next run");
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
     })
+}
+
+fn aws_config(
+    rt: &tokio::runtime::Runtime,
+    opts: &AwsOptions,
+) -> Result<aws_config::SdkConfig, Failure> {
+    let config = rt.block_on(aws::load(opts));
+    if config.region().is_none() {
+        return Err(UsageError(anyhow::anyhow!(
+            "no AWS region: pass --region (or set AWS_REGION)"
+        ))
+        .into());
+    }
+    Ok(config)
 }

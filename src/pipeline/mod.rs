@@ -487,6 +487,8 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
                 shared.idle.fetch_sub(1, Ordering::AcqRel);
                 match task {
                     Ok(task) => {
+                        shared.stats.queue_objects.store(objects.len() as u64, Ordering::Relaxed);
+                        shared.stats.queue_chunks.store(shared.chunk_rx.len() as u64, Ordering::Relaxed);
                         read_task(shared, task, &mut mapper, &mut out);
                         // A busy worker never reaches the idle branch below: seal the
                         // batches that waited too long here, so their objects settle.
@@ -631,13 +633,23 @@ pub fn run(
         let shared_ref = &shared;
         let sink_thread = s.spawn(move || {
             let mut failed = false;
+            let sink_rx_len = sink_rx.clone();
             for req in sink_rx {
+                sink_stats
+                    .queue_requests
+                    .store(sink_rx_len.len() as u64, Ordering::Relaxed);
                 if failed {
                     // Dropped unreleased: the objects fail.
                     drop(req);
                     continue;
                 }
-                match sink.send(&req) {
+                let sent = Instant::now();
+                let result = sink.send(&req);
+                sink_stats
+                    .latency
+                    .sink
+                    .observe(sent.elapsed().as_secs_f64());
+                match result {
                     Ok(()) => {
                         let i = req.table.index();
                         Stats::add(&sink_stats.requests[i], 1);

@@ -90,3 +90,31 @@ impl SourceStats {
         ]
     }
 }
+
+/// Wraps a read-once source (`dir:`, `s3:`) so that a shutdown request stops it handing out
+/// objects: what was handed out finishes and is delivered, the rest is left for the next run
+/// (with `--checkpoint`, exactly where this one stopped).
+pub struct Stoppable<S> {
+    pub inner: S,
+    pub shutdown: std::sync::Arc<crate::shutdown::Shutdown>,
+}
+
+impl<S: crate::pipeline::Source> crate::pipeline::Source for Stoppable<S> {
+    fn total_bytes(&self) -> Option<u64> {
+        self.inner.total_bytes()
+    }
+    fn run(
+        &mut self,
+        emit: &mut dyn FnMut(crate::pipeline::Object) -> bool,
+    ) -> std::io::Result<()> {
+        let shutdown = self.shutdown.clone();
+        self.inner
+            .run(&mut |object| !shutdown.is_requested() && emit(object))
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.inner.finish()
+    }
+    fn counters(&self) -> Counters {
+        self.inner.counters()
+    }
+}

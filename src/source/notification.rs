@@ -156,7 +156,7 @@ fn parse_value(value: serde_json::Value, depth: u8) -> Notification {
                     region,
                     size: d.object.size,
                     etag: d.object.etag,
-                    version_id: d.object.version_id,
+                    version_id: real_version(d.object.version_id),
                     sequencer: d.object.sequencer,
                 }],
                 ignored: 0,
@@ -190,11 +190,18 @@ fn s3_event(ev: S3Event) -> Notification {
             region: r.aws_region,
             size: s3.object.size,
             etag: s3.object.etag,
-            version_id: s3.object.version_id,
+            version_id: real_version(s3.object.version_id),
             sequencer: s3.object.sequencer,
         });
     }
     Notification::Objects { objects, ignored }
+}
+
+/// EventBridge (and S3 for objects written while versioning was off) names the unversioned
+/// object's version `"null"`. Asking for it by that id is refused by some S3-compatible stores
+/// (moto answers 400), and without an id S3 returns the same object, so it is treated as none.
+fn real_version(v: Option<String>) -> Option<String> {
+    v.filter(|v| !v.is_empty() && v != "null")
 }
 
 #[cfg(test)]
@@ -261,5 +268,19 @@ mod tests {
         ] {
             assert!(matches!(parse(poison), Notification::Poison(_)), "{poison}");
         }
+    }
+
+    #[test]
+    fn eventbridge_null_version_means_the_unversioned_object() {
+        let body = r#"{"version":"0","detail-type":"Object Created","source":"aws.s3","region":"us-east-1",
+            "detail":{"bucket":{"name":"b"},"object":{"key":"a b","size":3,"eTag":"e","version-id":"null"}}}"#;
+        let (objs, _) = objects(parse(body));
+        assert_eq!(objs[0].key, "a b", "EventBridge keys are not URL-encoded");
+        assert_eq!(objs[0].version_id, None);
+        let versioned = body.replace(r#""null""#, r#""3HL4kqtJlcpXroDTDmJ""#);
+        assert_eq!(
+            objects(parse(&versioned)).0[0].version_id.as_deref(),
+            Some("3HL4kqtJlcpXroDTDmJ")
+        );
     }
 }
