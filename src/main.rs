@@ -45,7 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Read objects from a source, map them to Sentinel rows, and deliver request bodies to a sink.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure each stage and the whole CPU path on a generated corpus, next to the codec floor.
     Bench(logferry::bench::BenchArgs),
 }
@@ -167,7 +167,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Bench(args) => logferry::bench::run(&args).map_err(Failure::Runtime),
     };
     match result {

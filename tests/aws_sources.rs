@@ -516,7 +516,13 @@ fn cloudtrail_file(path: &Path, object: usize, n: usize) {
         })
         .collect();
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, json!({ "Records": records }).to_string()).expect("write");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).expect("create"),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(json!({ "Records": records }).to_string().as_bytes())
+        .expect("write");
+    gz.finish().expect("finish");
 }
 
 #[test]
@@ -529,13 +535,15 @@ fn an_interrupted_backfill_resumed_from_its_checkpoint_reads_every_object_once()
     let in_range = work.join("in-range");
     let mut uploads = Vec::new();
     let mut wanted = 0;
-    for i in 0..400 {
+    // Objects big enough that reading them takes a few seconds: the interruption below
+    // must find the run in its middle.
+    for i in 0..100 {
         let day = 20 + i % 5;
         let key = format!(
-            "logs/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/{day}/123456789012_CloudTrail_eu-west-1_202611{day}T0000Z_{i:016}.json"
+            "logs/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/{day}/123456789012_CloudTrail_eu-west-1_202611{day}T0000Z_{i:016}.json.gz"
         );
         let path = tree.join(&key);
-        cloudtrail_file(&path, i, 3);
+        cloudtrail_file(&path, i, 1000);
         if (21..=23).contains(&day) {
             wanted += 1;
             let dest = in_range.join(&key);
@@ -602,6 +610,7 @@ fn an_interrupted_backfill_resumed_from_its_checkpoint_reads_every_object_once()
     assert_rows(&rows(&out), &expected, 1);
     let delivered = |p: &Path| summary(p)["objects_delivered"].as_u64().unwrap_or(0);
     let (d1, d2) = (delivered(&s1), delivered(&s2));
+    eprintln!("objects delivered: first run {d1}, second {d2}");
     assert!(d1 > 0 && d2 > 0, "first run {d1}, second {d2}");
     assert_eq!(d1 + d2, wanted, "objects delivered by the two runs");
 }

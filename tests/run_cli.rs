@@ -202,7 +202,7 @@ fn vpc_row(i: u32) -> Value {
         "Bytes": i * 100,
         "TimeGenerated": "2014-12-14T04:06:50Z",
         "End": "2014-12-14T04:07:50Z",
-        "Action": if i % 3 == 0 { "REJECT" } else { "ACCEPT" },
+        "Action": if i.is_multiple_of(3) { "REJECT" } else { "ACCEPT" },
         "LogStatus": "OK",
     })
 }
@@ -614,9 +614,36 @@ fn bad_flag_values_exit_2() {
 
 #[test]
 fn unsupported_or_missing_sources_exit_2() {
-    let o = usage_error(&[], Some("sqs:https://x"));
+    let o = usage_error(&[], Some("lookup:us-east-1"));
     assert_eq!(o.status.code(), Some(2), "stderr {}", stderr(&o));
-    assert!(stderr(&o).contains("sqs"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("lookup"), "{}", stderr(&o));
+
+    // Checked before anything is contacted, each naming its flag.
+    let queue = "sqs:https://sqs.eu-west-1.amazonaws.com/123456789012/logs";
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&[], "sqs:not-a-url", "https://"),
+        (&["--wait-seconds", "21"], queue, "--wait-seconds"),
+        (&["--max-hold", "50000"], queue, "--max-hold"),
+        (&["--receivers", "0"], queue, "--receivers"),
+        (&["--part-size", "1000"], queue, "--part-size"),
+        (&["--since", "2026-11-01"], queue, "s3: source only"),
+        (&["--since", "yesterday"], "s3:bucket/AWSLogs/", "--since"),
+        (
+            &["--since", "2026-11-02", "--until", "2026-11-01"],
+            "s3:bucket",
+            "--since is after --until",
+        ),
+        (&["--external-id", "x"], queue, "role-arn"),
+    ];
+    for (args, source, mention) in cases {
+        let o = usage_error(args, Some(source));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: stderr {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(mention),
+            "{args:?}: stderr does not mention {mention}: {}",
+            stderr(&o)
+        );
+    }
 
     let o = usage_error(&[], Some("nonsense"));
     assert_eq!(o.status.code(), Some(2), "stderr {}", stderr(&o));

@@ -616,10 +616,7 @@ async fn acker(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Settle>) {
             s = rx.recv() => s,
             _ = state.closing.wait() => {
                 // Closing: take what is queued, then stop.
-                match rx.try_recv() {
-                    Ok(s) => Some(s),
-                    Err(_) => None,
-                }
+                rx.try_recv().ok()
             }
         };
         let Some(first) = first else { break };
