@@ -298,11 +298,13 @@ fn spec<'a>(flag: &str, value: &'a str, kinds: &[&str]) -> anyhow::Result<(&'a s
     }
 }
 
-/// The I/O runtime: signals, the metrics server, and the SQS and S3 calls. Two threads are
-/// plenty for network waits; the CPU work runs on the pipeline's own threads.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// The I/O runtime: signals, the metrics server, and the SQS and S3 calls. The CPU work runs on
+/// the pipeline's own threads; the runtime only waits on sockets and runs the SDK's request
+/// code (about half a millisecond of CPU per GET). One I/O thread per four workers: measured
+/// on 2 cores, a second I/O thread only added thread wake-ups (5% more CPU per record).
+fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers.div_ceil(4).max(1))
         .thread_name("logferry-io")
         .enable_all()
         .build()
@@ -427,7 +429,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         ))
         .into());
     }
-    let rt = runtime().map_err(Failure::Runtime)?;
+    let rt = runtime(settings.threads).map_err(Failure::Runtime)?;
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals(rt.handle());
     let source_stats = Arc::new(SourceStats::default());

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use backon::{ExponentialBuilder, Retryable};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
 
@@ -240,12 +240,20 @@ impl Fetcher {
             }
             let mut body = resp.body;
             let mut cut = None;
+            let mut pending = BytesMut::new();
             loop {
                 match body.next().await {
                     Some(Ok(b)) => {
                         offset += b.len() as u64;
                         SourceStats::add(&self.stats.bytes_fetched, b.len() as u64);
-                        send(tx, b).await?;
+                        if pending.is_empty() && b.len() >= COALESCE {
+                            send(tx, b).await?;
+                        } else {
+                            pending.extend_from_slice(&b);
+                            if pending.len() >= COALESCE {
+                                send(tx, pending.split().freeze()).await?;
+                            }
+                        }
                     }
                     Some(Err(e)) => {
                         cut = Some(e.to_string());
@@ -254,6 +262,7 @@ impl Fetcher {
                     None => break,
                 }
             }
+            send(tx, pending.freeze()).await?;
             match (total, cut) {
                 (Some(t), None) if offset == t => break,
                 (None, None) => break,
@@ -376,6 +385,11 @@ impl Fetcher {
         Ok(bytes)
     }
 }
+
+/// The HTTP body arrives in pieces of a few KiB; handing each to the worker would wake it (a
+/// context switch on each side) thousands of times per object, which `perf` showed as most of
+/// the S3 path's extra CPU. Pieces are gathered to this size first, at the cost of one copy.
+const COALESCE: usize = 256 << 10;
 
 async fn send(tx: &Tx, b: Bytes) -> Result<(), FetchError> {
     if b.is_empty() {
