@@ -395,6 +395,56 @@ fn a_corrupt_object_is_dead_lettered_and_a_missing_one_is_retried_later() {
 }
 
 #[test]
+fn s3_503s_are_retried_and_an_object_that_keeps_failing_keeps_its_message() {
+    let m = moto();
+    let work = scratch("s3-503");
+    let sample = "AWSLogs/123456789012/GuardDuty/eu-west-1/2026/11/24/27aa280f-c7d5-494a-ad63-57f0bc40f1f1.jsonl.gz";
+    let flaky = format!("fail-twice/{sample}");
+    let broken = format!("fail-always/{sample}");
+    let tree = work.join("tree");
+    let dest = tree.join(&flaky);
+    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(Path::new(SAMPLES).join(sample), &dest).expect("copy");
+    let expected = dir_rows(&tree, &work.join("dir-out"));
+    let bucket = "s3-503-bucket";
+    m.create_bucket(bucket);
+    m.put(bucket, &flaky, &dest);
+    m.put(bucket, &broken, &dest);
+    let (url, _, _) = m.create_queue("s3-503-queue", 30, None);
+    m.send(&url, &s3_event(bucket, &[&flaky]));
+    m.send(&url, &s3_event(bucket, &[&broken]));
+    let proxy = m.call("fault_proxy", json!({}));
+    let proxy = proxy.as_str().expect("proxy endpoint");
+
+    let out = work.join("out");
+    let summary_path = work.join("summary.json");
+    let mut cmd = logferry_at(proxy, SQS_FLAGS);
+    cmd.args(["--source", &sqs_source(&url), "--sink", &dir_sink(&out)])
+        .args([
+            "--retry-delay",
+            "60",
+            "--stop-when-idle",
+            "3",
+            "--summary-json",
+        ])
+        .arg(&summary_path);
+    let o = run_to_end(cmd, Duration::from_secs(120));
+    eprintln!("{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The object that failed twice was read once it answered; the other never was.
+    assert_rows(&rows(&out), &expected, 1);
+    let s = summary(&summary_path);
+    assert!(source_counter(&s, "fetch_retries") >= 2, "{s}");
+    assert!(source_counter(&s, "fetch_errors") >= 1, "{s}");
+    assert_eq!(source_counter(&s, "messages_deleted"), 1, "{s}");
+    assert_eq!(
+        m.counts(&url),
+        (0, 1),
+        "the failing object's message waits for a retry"
+    );
+}
+
+#[test]
 fn a_poison_message_is_never_deleted_and_ends_in_the_dead_letter_queue() {
     let m = moto();
     let work = scratch("poison");

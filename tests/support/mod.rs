@@ -262,6 +262,11 @@ pub fn files_under(dir: &Path) -> Vec<(String, PathBuf)> {
 /// A `logferry` command pointed at moto, with nothing inherited from the caller's AWS or
 /// logferry settings.
 pub fn logferry(args: &[&str]) -> Command {
+    logferry_at(&moto().endpoint, args)
+}
+
+/// [`logferry`] with another endpoint (a fault-injecting proxy in front of moto).
+pub fn logferry_at(endpoint: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_logferry"));
     for (k, _) in std::env::vars() {
         if k.starts_with("LOGFERRY_") || k.starts_with("AWS_") {
@@ -277,7 +282,7 @@ pub fn logferry(args: &[&str]) -> Command {
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .arg("run")
-        .args(["--aws-endpoint", &moto().endpoint])
+        .args(["--aws-endpoint", endpoint])
         .args(args);
     cmd
 }

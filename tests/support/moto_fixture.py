@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
@@ -45,14 +46,64 @@ def serve():
     return endpoint
 
 
+def fault_proxy(target):
+    """A reverse proxy in front of moto that answers S3 GETs with 503 SlowDown, as S3 does
+    under load: for a key containing `fail-always`, every time; `fail-twice`, the first two
+    times. Everything else is forwarded unchanged."""
+    from werkzeug.wrappers import Request, Response
+
+    seen = {}
+    lock = threading.Lock()
+
+    def app(environ, start_response):
+        req = Request(environ)
+        path = req.full_path.rstrip("?")
+        if req.method == "GET" and ("fail-always" in path or "fail-twice" in path):
+            with lock:
+                seen[req.path] = seen.get(req.path, 0) + 1
+                n = seen[req.path]
+            if "fail-always" in path or n <= 2:
+                body = (
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+                    "<Message>Please reduce your request rate.</Message></Error>"
+                )
+                return Response(body, status=503, content_type="application/xml")(
+                    environ, start_response
+                )
+        headers = {
+            k: v for k, v in req.headers.items() if k.lower() not in ("host", "content-length")
+        }
+        fwd = urllib.request.Request(
+            target + path, data=req.get_data() or None, method=req.method, headers=headers
+        )
+        try:
+            resp = urllib.request.urlopen(fwd, timeout=60)
+            status, rheaders, body = resp.status, resp.headers.items(), resp.read()
+        except urllib.error.HTTPError as e:
+            status, rheaders, body = e.code, e.headers.items(), e.read()
+        out = Response(body, status=status)
+        for k, v in rheaders:
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                out.headers[k] = v
+        return out(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"
+
+
 class Ops:
     def __init__(self, endpoint):
+        self.endpoint = endpoint
         cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2})
         kw = dict(endpoint_url=endpoint, region_name=REGION, config=cfg)
         self.s3 = boto3.client("s3", **kw)
         self.sqs = boto3.client("sqs", **kw)
         self.sns = boto3.client("sns", **kw)
         self.events = boto3.client("events", **kw)
+
+    def fault_proxy(self):
+        return fault_proxy(self.endpoint)
 
     def create_bucket(self, bucket):
         self.s3.create_bucket(Bucket=bucket)
