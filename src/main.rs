@@ -433,6 +433,20 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals(rt.handle());
     let source_stats = Arc::new(SourceStats::default());
+    // The AWS configuration and the S3 fetcher both AWS sources read objects with.
+    let aws = |queue_url: Option<&str>| -> Result<_, Failure> {
+        let fetch = usage(fetch_settings(&args.aws))?;
+        let config = aws_config(&rt, &aws_options(&args.aws, queue_url))?;
+        let clients = Arc::new(S3Clients::new(config.clone()));
+        let fetcher = Fetcher::new(
+            clients.clone(),
+            rt.handle().clone(),
+            fetch,
+            source_stats.clone(),
+            settings.stats.latency.clone(),
+        );
+        Ok((config, clients, fetcher))
+    };
     let mut source: Box<dyn Source> = match kind {
         "dir" => Box::new(Stoppable {
             inner: usage(DirSource::new(location.as_ref()).context("--source"))?,
@@ -440,16 +454,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }),
         "sqs" => {
             let sqs_settings = usage(sqs_settings(&args.aws, location))?;
-            let fetch = usage(fetch_settings(&args.aws))?;
-            let config = aws_config(&rt, &aws_options(&args.aws, Some(location)))?;
-            let clients = Arc::new(S3Clients::new(config.clone()));
-            let fetcher = Fetcher::new(
-                clients,
-                rt.handle().clone(),
-                fetch,
-                source_stats.clone(),
-                settings.stats.latency.clone(),
-            );
+            let (config, _, fetcher) = aws(Some(location))?;
             let sqs = aws_sdk_sqs::Client::new(&config);
             Box::new(
                 SqsSource::new(
@@ -467,17 +472,8 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }
         _ => {
             let backfill = usage(backfill_settings(&args.aws, location))?;
-            let fetch = usage(fetch_settings(&args.aws))?;
-            let config = aws_config(&rt, &aws_options(&args.aws, None))?;
-            let clients = Arc::new(S3Clients::new(config));
+            let (_, clients, fetcher) = aws(None)?;
             let s3 = clients.get(backfill.region.as_deref());
-            let fetcher = Fetcher::new(
-                clients,
-                rt.handle().clone(),
-                fetch,
-                source_stats.clone(),
-                settings.stats.latency.clone(),
-            );
             let inner = BackfillSource::new(
                 rt.handle().clone(),
                 s3,

@@ -32,6 +32,14 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Copies the sample tree's `sample` to `tree/key`; returns its path.
+fn place(tree: &Path, key: &str, sample: &str) -> PathBuf {
+    let dest = tree.join(key);
+    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(Path::new(SAMPLES).join(sample), &dest).expect("copy");
+    dest
+}
+
 /// A VPC Flow Logs object of about `lines` random records: big enough (gzip does not shrink
 /// random numbers much) to be fetched as ranged parts.
 fn big_vpc_object(path: &Path, lines: usize) {
@@ -109,6 +117,34 @@ fn sqs_source(url: &str) -> String {
 
 fn dir_sink(out: &Path) -> String {
     format!("dir:{}", out.display())
+}
+
+/// What a run of the sqs source left behind.
+struct Drained {
+    out: PathBuf,
+    summary: serde_json::Value,
+    stderr: String,
+}
+
+/// Runs the sqs source on `url` through `endpoint` until the queue was idle for 3 s, with
+/// `extra` flags; asserts that it exited 0.
+fn drain(endpoint: &str, url: &str, work: &Path, extra: &[&str], limit: Duration) -> Drained {
+    let out = work.join("out");
+    let summary_path = work.join("summary.json");
+    let mut cmd = logferry_at(endpoint, SQS_FLAGS);
+    cmd.args(["--source", &sqs_source(url), "--sink", &dir_sink(&out)])
+        .args(["--stop-when-idle", "3"])
+        .args(extra)
+        .arg("--summary-json")
+        .arg(&summary_path);
+    let o = run_to_end(cmd, limit);
+    eprintln!("{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    Drained {
+        out,
+        summary: summary(&summary_path),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
 }
 
 #[test]
@@ -282,9 +318,7 @@ fn an_object_slower_than_the_visibility_timeout_is_not_processed_twice() {
     let work = scratch("heartbeat");
     let tree = work.join("tree");
     let key = "AWSLogs/123456789012/GuardDuty/eu-west-1/2026/11/24/27aa280f-c7d5-494a-ad63-57f0bc40f1f1.jsonl.gz";
-    let dest = tree.join(key);
-    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-    std::fs::copy(Path::new(SAMPLES).join(key), &dest).expect("copy");
+    let dest = place(&tree, key, key);
     let expected = dir_rows(&tree, &work.join("dir-out"));
     let bucket = "heartbeat-bucket";
     m.create_bucket(bucket);
@@ -295,23 +329,15 @@ fn an_object_slower_than_the_visibility_timeout_is_not_processed_twice() {
     // The object's only batch is sealed after 5 s: the message is held 2.5 visibility
     // timeouts, so without the heartbeat it would be received again (by this instance or
     // any other on the queue) and read twice.
-    let out = work.join("out");
-    let summary_path = work.join("summary.json");
-    let mut cmd = logferry(SQS_FLAGS);
-    cmd.args(["--source", &sqs_source(&url), "--sink", &dir_sink(&out)])
-        .args([
-            "--linger-ms",
-            "5000",
-            "--stop-when-idle",
-            "3",
-            "--summary-json",
-        ])
-        .arg(&summary_path);
-    let o = run_to_end(cmd, Duration::from_secs(60));
-    eprintln!("{}", text(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_rows(&rows(&out), &expected, 1);
-    let s = summary(&summary_path);
+    let run = drain(
+        &m.endpoint,
+        &url,
+        &work,
+        &["--linger-ms", "5000"],
+        Duration::from_secs(60),
+    );
+    assert_rows(&rows(&run.out), &expected, 1);
+    let s = run.summary;
     // The object's message and the configuration's test event, each received once.
     assert_eq!(source_counter(&s, "messages_received"), 2, "{s}");
     assert!(source_counter(&s, "visibility_extensions") >= 2, "{s}");
@@ -345,9 +371,7 @@ fn a_corrupt_object_is_dead_lettered_and_a_missing_one_is_retried_later() {
     let truncated = "AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/24/123456789012_CloudTrail_eu-west-1_20261124T1210Z_truncated0000000.json.gz";
     let missing = "AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/24/123456789012_CloudTrail_eu-west-1_20261124T1220Z_missing00000000.json.gz";
     for key in [good, truncated] {
-        let dest = tree.join(key);
-        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(Path::new(SAMPLES).join(key), &dest).expect("copy");
+        place(&tree, key, key);
     }
     let expected = dir_rows(&tree, &work.join("dir-out"));
     let bucket = "faults-bucket";
@@ -357,21 +381,14 @@ fn a_corrupt_object_is_dead_lettered_and_a_missing_one_is_retried_later() {
     m.send(&url, &s3_event(bucket, &[good, truncated]));
     m.send(&url, &s3_event(bucket, &[missing]));
 
-    let out = work.join("out");
-    let summary_path = work.join("summary.json");
-    let mut cmd = logferry(SQS_FLAGS);
-    cmd.args(["--source", &sqs_source(&url), "--sink", &dir_sink(&out)])
-        .args([
-            "--retry-delay",
-            "60",
-            "--stop-when-idle",
-            "3",
-            "--summary-json",
-        ])
-        .arg(&summary_path);
-    let o = run_to_end(cmd, Duration::from_secs(60));
-    eprintln!("{}", text(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = drain(
+        &m.endpoint,
+        &url,
+        &work,
+        &["--retry-delay", "60"],
+        Duration::from_secs(60),
+    );
+    let out = run.out;
 
     // The truncated object's rows before the fault, and the good object's rows.
     assert_rows(&rows(&out), &expected, 1);
@@ -382,12 +399,12 @@ fn a_corrupt_object_is_dead_lettered_and_a_missing_one_is_retried_later() {
             .any(|d| d.key == truncated && d.reason == "truncated_json"),
         "{dead:?}"
     );
-    let s = summary(&summary_path);
+    let s = run.summary;
     assert_eq!(source_counter(&s, "messages_deleted"), 1, "{s}");
     assert!(source_counter(&s, "fetch_errors") >= 1, "{s}");
     // The missing object's message was not deleted: it is back in 60 s for another try.
     assert_eq!(m.counts(&url), (0, 1));
-    let log = String::from_utf8_lossy(&o.stderr);
+    let log = run.stderr;
     assert!(
         log.contains(missing),
         "the failure names the object:\n{log}"
@@ -402,9 +419,7 @@ fn s3_503s_are_retried_and_an_object_that_keeps_failing_keeps_its_message() {
     let flaky = format!("fail-twice/{sample}");
     let broken = format!("fail-always/{sample}");
     let tree = work.join("tree");
-    let dest = tree.join(&flaky);
-    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-    std::fs::copy(Path::new(SAMPLES).join(sample), &dest).expect("copy");
+    let dest = place(&tree, &flaky, sample);
     let expected = dir_rows(&tree, &work.join("dir-out"));
     let bucket = "s3-503-bucket";
     m.create_bucket(bucket);
@@ -416,24 +431,16 @@ fn s3_503s_are_retried_and_an_object_that_keeps_failing_keeps_its_message() {
     let proxy = m.call("fault_proxy", json!({}));
     let proxy = proxy.as_str().expect("proxy endpoint");
 
-    let out = work.join("out");
-    let summary_path = work.join("summary.json");
-    let mut cmd = logferry_at(proxy, SQS_FLAGS);
-    cmd.args(["--source", &sqs_source(&url), "--sink", &dir_sink(&out)])
-        .args([
-            "--retry-delay",
-            "60",
-            "--stop-when-idle",
-            "3",
-            "--summary-json",
-        ])
-        .arg(&summary_path);
-    let o = run_to_end(cmd, Duration::from_secs(120));
-    eprintln!("{}", text(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = drain(
+        proxy,
+        &url,
+        &work,
+        &["--retry-delay", "60"],
+        Duration::from_secs(120),
+    );
     // The object that failed twice was read once it answered; the other never was.
-    assert_rows(&rows(&out), &expected, 1);
-    let s = summary(&summary_path);
+    assert_rows(&rows(&run.out), &expected, 1);
+    let s = run.summary;
     assert!(source_counter(&s, "fetch_retries") >= 2, "{s}");
     assert!(source_counter(&s, "fetch_errors") >= 1, "{s}");
     assert_eq!(source_counter(&s, "messages_deleted"), 1, "{s}");
@@ -451,20 +458,7 @@ fn a_poison_message_is_never_deleted_and_ends_in_the_dead_letter_queue() {
     let (url, _, dlq) = m.create_queue("poison-queue", 1, Some(2));
     let dlq = dlq.expect("dead-letter queue");
     m.send(&url, "this is not a notification");
-    let summary_path = work.join("summary.json");
-    let mut cmd = logferry(SQS_FLAGS);
-    cmd.args([
-        "--source",
-        &sqs_source(&url),
-        "--sink",
-        &dir_sink(&work.join("out")),
-    ])
-    .args(["--stop-when-idle", "4", "--summary-json"])
-    .arg(&summary_path);
-    let o = run_to_end(cmd, Duration::from_secs(60));
-    eprintln!("{}", text(&o));
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let s = summary(&summary_path);
+    let s = drain(&m.endpoint, &url, &work, &[], Duration::from_secs(60)).summary;
     assert!(source_counter(&s, "messages_poison") >= 2, "{s}");
     assert_eq!(source_counter(&s, "messages_deleted"), 0, "{s}");
     assert_eq!(m.counts(&url), (0, 0));
