@@ -26,14 +26,22 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
+
+
+class KeepAlive(WSGIRequestHandler):
+    """HTTP/1.1 with persistent connections, as S3 and SQS speak it. Werkzeug's default is
+    HTTP/1.0, a new TCP connection per request, which would charge logferry for connection
+    set-up that it never pays against AWS."""
+
+    protocol_version = "HTTP/1.1"
 
 REGION = "us-east-1"
 
 
 def serve():
     app = DomainDispatcherApplication(create_backend_app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=KeepAlive)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_port}"
