@@ -657,4 +657,20 @@ fn an_interrupted_backfill_resumed_from_its_checkpoint_reads_every_object_once()
     eprintln!("objects delivered: first run {d1}, second {d2}");
     assert!(d1 > 0 && d2 > 0, "first run {d1}, second {d2}");
     assert_eq!(d1 + d2, wanted, "objects delivered by the two runs");
+
+    // Resuming with a wider date range would skip the keys the checkpoint passed over by
+    // date: refused, naming the flags.
+    let mut wider = logferry(&["--quiet", "--since", "2026-11-20"]);
+    wider
+        .args([
+            "--source",
+            &source,
+            "--sink",
+            &dir_sink(&out),
+            "--checkpoint",
+        ])
+        .arg(&checkpoint);
+    let o3 = run_to_end(wider, Duration::from_secs(60));
+    assert_eq!(o3.status.code(), Some(2), "{}", text(&o3));
+    assert!(text(&o3).contains("--since/--until"), "{}", text(&o3));
 }

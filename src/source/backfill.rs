@@ -82,6 +82,12 @@ pub fn key_date(key: &str) -> Option<u32> {
 struct Checkpoint {
     bucket: String,
     prefix: String,
+    /// The date range the run read: a key left out by it and listed before `after` would never
+    /// be listed again, so a checkpoint is only resumed with the same range.
+    #[serde(default)]
+    since: Option<u32>,
+    #[serde(default)]
+    until: Option<u32>,
     /// Every listed key up to and including this one was delivered.
     after: Option<String>,
     /// Keys after `after` that were delivered too.
@@ -108,7 +114,7 @@ impl Checkpoint {
     /// Written to a temporary file and renamed, so a crash leaves the old one or the new one.
     fn save(&self, path: &Path) -> io::Result<()> {
         let tmp = path.with_extension("tmp");
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        let json = serde_json::to_vec(self).map_err(io::Error::other)?;
         std::fs::write(&tmp, json)?;
         std::fs::rename(&tmp, path)
     }
@@ -198,10 +204,18 @@ impl BackfillSource {
         let mut checkpoint = Checkpoint {
             bucket: settings.bucket.clone(),
             prefix: settings.prefix.clone(),
+            since: settings.since,
+            until: settings.until,
             ..Checkpoint::default()
         };
         if let Some(path) = &settings.checkpoint {
             if let Some(saved) = Checkpoint::load(path)? {
+                if (saved.since, saved.until) != (settings.since, settings.until) {
+                    anyhow::bail!(
+                        "checkpoint {} was written with another --since/--until: keys it left out by date would be skipped; use the same dates or another --checkpoint file",
+                        path.display()
+                    );
+                }
                 if saved.bucket != settings.bucket || saved.prefix != settings.prefix {
                     anyhow::bail!(
                         "checkpoint {} is for s3:{}/{}, not s3:{}/{}; use another --checkpoint file",
@@ -271,7 +285,13 @@ impl Source for BackfillSource {
             for o in page.contents() {
                 let Some(key) = o.key() else { continue };
                 SourceStats::add(&self.stats.objects_listed, 1);
-                if done.contains(key) || key.ends_with('/') {
+                if done.contains(key) {
+                    // Delivered by an earlier run: in the window as done, so that `after`
+                    // moves past it and the checkpoint stops carrying it.
+                    self.lock().window.insert(key.to_string(), State::Done);
+                    continue;
+                }
+                if key.ends_with('/') {
                     continue;
                 }
                 if self.settings.since.is_some() || self.settings.until.is_some() {

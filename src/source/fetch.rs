@@ -233,7 +233,9 @@ impl Fetcher {
             .await?;
             let length = resp.content_length().and_then(|l| u64::try_from(l).ok());
             if total.is_none() {
-                total = length;
+                // Without a Content-Length (some S3-compatible stores), the size the
+                // notification or listing gave still detects a body cut short.
+                total = length.or(loc.size);
             }
             if etag.is_none() {
                 etag = resp.e_tag().map(str::to_owned);
@@ -264,7 +266,8 @@ impl Fetcher {
             }
             send(tx, pending.freeze()).await?;
             match (total, cut) {
-                (Some(t), None) if offset == t => break,
+                // All the bytes came; an error after the last one loses nothing.
+                (Some(t), _) if offset == t => break,
                 (None, None) => break,
                 (Some(t), None) if offset > t => {
                     return Err(FetchError::permanent(format!(
@@ -311,6 +314,10 @@ impl Fetcher {
         })
         .retry(self.backoff())
         .when(|e: &FetchError| e.transient)
+        .notify(|e: &FetchError, _| {
+            SourceStats::add(&self.stats.fetch_retries, 1);
+            tracing::debug!(error = %e.message, "retrying");
+        })
         .await?;
         let size = head
             .content_length()

@@ -119,7 +119,6 @@ struct State {
     visibility: Duration,
     held: Mutex<HashMap<u64, Held>>,
     next_id: AtomicU64,
-    bytes_in_flight: AtomicU64,
     recent: Mutex<Recent>,
     /// Something was settled: a receiver waiting for budget may go on.
     settled: Notify,
@@ -139,7 +138,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl State {
     fn over_budget(&self) -> bool {
         lock(&self.held).len() >= self.settings.max_messages_in_flight
-            || self.bytes_in_flight.load(Ordering::Acquire) >= self.settings.max_bytes_in_flight
+            || self.stats.bytes_in_flight.load(Ordering::Acquire)
+                >= i64::try_from(self.settings.max_bytes_in_flight).unwrap_or(i64::MAX)
     }
 
     fn held_count(&self) -> usize {
@@ -206,7 +206,6 @@ impl SqsSource {
                 visibility,
                 held: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
-                bytes_in_flight: AtomicU64::new(0),
                 recent: Mutex::new(Recent::new(dedupe)),
                 settled: Notify::new(),
                 settle_tx,
@@ -362,14 +361,19 @@ impl Source for SqsSource {
     }
 }
 
-async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc::Sender<Object>) {
-    let s = &state.settings;
-    let mut backoff = ExponentialBuilder::default()
+/// Backoff between failed receives: from half a second to 30 s, with jitter, never giving up.
+fn receive_backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(500))
         .with_max_delay(Duration::from_secs(30))
         .without_max_times()
         .with_jitter()
-        .build();
+        .build()
+}
+
+async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc::Sender<Object>) {
+    let s = &state.settings;
+    let mut backoff = receive_backoff();
     loop {
         if state.shutdown.is_requested() {
             return;
@@ -400,12 +404,7 @@ async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc::Sender<Obj
             .observe(started.elapsed().as_secs_f64());
         let out = match result {
             Ok(out) => {
-                backoff = ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(500))
-                    .with_max_delay(Duration::from_secs(30))
-                    .without_max_times()
-                    .with_jitter()
-                    .build();
+                backoff = receive_backoff();
                 out
             }
             Err(e) => {
@@ -549,11 +548,10 @@ fn object(
 ) -> Object {
     // An unknown size counts as 1 MiB, a typical log object.
     let size = o.size.unwrap_or(1 << 20);
-    state.bytes_in_flight.fetch_add(size, Ordering::AcqRel);
     state
         .stats
         .bytes_in_flight
-        .fetch_add(size as i64, Ordering::Relaxed);
+        .fetch_add(size as i64, Ordering::AcqRel);
     let loc = Location {
         bucket: o.bucket,
         key: o.key.clone(),
@@ -589,11 +587,10 @@ struct ObjectDone {
 impl AckListener for ObjectDone {
     fn object_done(&self, key: &str, outcome: Outcome) {
         let state = &self.state;
-        state.bytes_in_flight.fetch_sub(self.size, Ordering::AcqRel);
         state
             .stats
             .bytes_in_flight
-            .fetch_sub(self.size as i64, Ordering::Relaxed);
+            .fetch_sub(self.size as i64, Ordering::AcqRel);
         state
             .latency
             .object
