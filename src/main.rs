@@ -48,6 +48,15 @@ enum Command {
     Run(Box<RunArgs>),
     /// Measure each stage and the whole CPU path on a generated corpus, next to the codec floor.
     Bench(logferry::bench::BenchArgs),
+    /// Print the data collection rule (ARM template) for the Sentinel tables; deploy/azure/dcr.json holds the same.
+    Dcr(DcrArgs),
+}
+
+#[derive(Args)]
+struct DcrArgs {
+    /// Only this table (cloudtrail, guardduty or vpcflow). Default: all three in one DCR.
+    #[arg(long = "table")]
+    table: Option<String>,
 }
 
 #[derive(Args)]
@@ -169,6 +178,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::Bench(args) => logferry::bench::run(&args).map_err(Failure::Runtime),
+        Command::Dcr(args) => print_dcr(&args),
     };
     match result {
         Ok(code) => code,
@@ -181,6 +191,19 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn print_dcr(args: &DcrArgs) -> Result<ExitCode, Failure> {
+    let tables = match &args.table {
+        None => Table::ALL.to_vec(),
+        Some(t) => vec![Table::from_short(t).ok_or_else(|| {
+            Failure::Usage(UsageError(anyhow::anyhow!(
+                "--table {t}: expected cloudtrail, guardduty or vpcflow"
+            )))
+        })?],
+    };
+    print!("{}", logferry::sink::azure::dcr::render(&tables));
+    Ok(ExitCode::SUCCESS)
 }
 
 enum Failure {

@@ -57,3 +57,62 @@ fn declared_columns_equal_the_contract() {
         }
     }
 }
+
+/// The DCR in the repository is exactly what `logferry dcr` prints, and its stream declarations
+/// carry the contract's columns (names, order, and the stream spelling of each type).
+#[test]
+fn shipped_dcr_matches_the_contract() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read_to_string(root.join("deploy/azure/dcr.json")).unwrap();
+    assert_eq!(
+        shipped,
+        logferry::sink::azure::dcr::render(&Table::ALL),
+        "deploy/azure/dcr.json is stale: regenerate it with `logferry dcr > deploy/azure/dcr.json`"
+    );
+    let path = root.join("../shared/contract/tables.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        eprintln!("SKIPPED: {} not found", path.display());
+        return;
+    };
+    let contract: Value = serde_json::from_slice(&bytes).unwrap();
+    let dcr: Value = serde_json::from_str(&shipped).unwrap();
+    let props = &dcr["resources"][0]["properties"];
+    assert_eq!(dcr["resources"][0]["kind"], "Direct");
+    let flows = props["dataFlows"].as_array().unwrap();
+    for (name, t) in contract["tables"].as_object().unwrap() {
+        let stream = t["stream"].as_str().unwrap();
+        let decl = props["streamDeclarations"][stream]["columns"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no declaration for {stream}"));
+        let want: Vec<(String, String)> = t["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                // A stream declaration spells bool `boolean` and has no guid (sent as string).
+                let ty = match c["type"].as_str().unwrap() {
+                    "bool" => "boolean",
+                    "guid" => "string",
+                    other => other,
+                };
+                (c["name"].as_str().unwrap().to_string(), ty.to_string())
+            })
+            .collect();
+        let got: Vec<(String, String)> = decl
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{name}");
+        let flow = flows
+            .iter()
+            .find(|f| f["streams"][0] == stream)
+            .unwrap_or_else(|| panic!("{name}: no data flow"));
+        assert_eq!(flow["outputStream"], t["output_stream"], "{name}");
+        assert_eq!(flow["transformKql"], "source", "{name}");
+    }
+}

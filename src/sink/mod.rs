@@ -2,6 +2,7 @@
 //! whose rows it carries; accepting it (returning `Ok`) releases them. The Azure sink of a
 //! later stage implements the same trait; the dir sink writes the bodies as files.
 
+pub mod azure;
 pub mod dead_letter;
 pub mod dir;
 
