@@ -18,7 +18,7 @@ use crate::json::MemberSpan;
 use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
 use crate::route::Router;
 use crate::sink::dead_letter::DeadLetters;
-use crate::sink::{Request, Sink, SinkError};
+use crate::sink::{Request, Settler, Sink, SinkError};
 use crate::stats::Tally;
 use crate::table::{cloudtrail, guardduty, vpcflow, Table};
 
@@ -192,7 +192,8 @@ impl Source for MemSource<'_> {
 
 struct NullSink;
 impl Sink for NullSink {
-    fn send(&mut self, _req: &Request) -> Result<(), SinkError> {
+    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
+        settle.accepted(req);
         Ok(())
     }
 }

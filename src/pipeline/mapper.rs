@@ -269,6 +269,7 @@ impl Mapper {
             body,
             batch,
             tickets,
+            handed: None,
         });
     }
 

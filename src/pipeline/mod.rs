@@ -33,7 +33,7 @@ use crate::frame::{self, End, FrameError, JsonMode, JsonSplitter, Limits, LineSp
 use crate::pool::Pools;
 use crate::route::{Route, Router};
 use crate::sink::dead_letter::{DeadLetter, DeadLetters};
-use crate::sink::{Request, Sink};
+use crate::sink::{Request, Settle, Settler, Sink};
 use crate::stats::{Stats, Tally};
 use crate::table::{vpcflow, Table};
 
@@ -590,6 +590,28 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
     }
 }
 
+/// Counts a request the sink accepted and gives its buffers back to the pools.
+struct Settled {
+    stats: Arc<Stats>,
+    pools: Arc<Pools>,
+}
+
+impl Settle for Settled {
+    fn accepted(&self, req: Request) {
+        if let Some(handed) = req.handed {
+            self.stats
+                .latency
+                .sink
+                .observe(handed.elapsed().as_secs_f64());
+        }
+        let i = req.table.index();
+        Stats::add(&self.stats.requests[i], 1);
+        Stats::add(&self.stats.request_bytes[i], req.body.len() as u64);
+        Stats::add(&self.stats.request_raw_bytes[i], req.raw_bytes as u64);
+        self.pools.recycle(req);
+    }
+}
+
 /// Runs `source` through the pipeline into `sink`. Returns when every object was read and
 /// every request was delivered (or the run was aborted by a failure).
 pub fn run(
@@ -631,10 +653,14 @@ pub fn run(
     thread::scope(|s| {
         let sink_stats = stats.clone();
         let shared_ref = &shared;
+        let settler: Settler = Arc::new(Settled {
+            stats: stats.clone(),
+            pools: shared.pools.clone(),
+        });
         let sink_thread = s.spawn(move || {
             let mut failed = false;
             let sink_rx_len = sink_rx.clone();
-            for req in sink_rx {
+            for mut req in sink_rx {
                 sink_stats
                     .queue_requests
                     .store(sink_rx_len.len() as u64, Ordering::Relaxed);
@@ -643,32 +669,19 @@ pub fn run(
                     drop(req);
                     continue;
                 }
-                let sent = Instant::now();
-                let result = sink.send(&req);
-                sink_stats
-                    .latency
-                    .sink
-                    .observe(sent.elapsed().as_secs_f64());
-                match result {
-                    Ok(()) => {
-                        let i = req.table.index();
-                        Stats::add(&sink_stats.requests[i], 1);
-                        Stats::add(&sink_stats.request_bytes[i], req.body.len() as u64);
-                        Stats::add(&sink_stats.request_raw_bytes[i], req.raw_bytes as u64);
-                        shared_ref.pools.recycle(req);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "sink failed; stopping");
-                        sink_stats.failure("sink");
-                        drop(req);
-                        shared_ref.abort.store(true, Ordering::Relaxed);
-                        failed = true;
-                    }
+                req.handed = Some(Instant::now());
+                if let Err(e) = sink.send(req, &settler) {
+                    tracing::error!(error = %e, "sink failed; stopping");
+                    sink_stats.failure("sink");
+                    shared_ref.abort.store(true, Ordering::Relaxed);
+                    failed = true;
                 }
             }
             if let Err(e) = sink.finish() {
-                tracing::error!(error = %e, "sink failed to finish");
-                sink_stats.failure("sink");
+                tracing::error!(error = %e, "sink failed");
+                if !failed {
+                    sink_stats.failure("sink");
+                }
             }
         });
         let workers: Vec<_> = (0..threads)

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{Request, Sink, SinkError};
+use super::{Request, Settler, Sink, SinkError};
 use crate::table::Table;
 
 pub struct DirSink {
@@ -39,7 +39,7 @@ impl DirSink {
 }
 
 impl Sink for DirSink {
-    fn send(&mut self, req: &Request) -> Result<(), SinkError> {
+    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
         let n = &mut self.next[req.table.index()];
         *n += 1;
         let dir = self.root.join(req.table.name());
@@ -50,6 +50,8 @@ impl Sink for DirSink {
             source,
         };
         fs::write(&tmp, &req.body).map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)
+        fs::rename(&tmp, &path).map_err(io)?;
+        settle.accepted(req);
+        Ok(())
     }
 }

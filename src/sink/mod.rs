@@ -1,10 +1,15 @@
-//! Where finished request bodies go. A sink gets each request with the tickets of the objects
-//! whose rows it carries; accepting it (returning `Ok`) releases them. The Azure sink of a
-//! later stage implements the same trait; the dir sink writes the bodies as files.
+//! Where finished request bodies go. A sink takes each request with the tickets of the objects
+//! whose rows it carries and settles it when every row in it was accepted (or dead-lettered):
+//! [`Settle::accepted`] releases the tickets and recycles the buffers. A request the sink drops
+//! without settling fails its objects (see [`crate::ack`]), so a lost request can never look
+//! delivered. The dir sink settles at once, after writing the file; the Azure sink settles from
+//! its delivery tasks, many requests in flight, in whatever order the service answers.
 
 pub mod azure;
 pub mod dead_letter;
 pub mod dir;
+
+use std::sync::Arc;
 
 use crate::ack::Ticket;
 use crate::batch::Batch;
@@ -20,6 +25,8 @@ pub struct Request {
     /// Uncompressed size of the JSON array.
     pub raw_bytes: usize,
     pub tickets: Vec<Ticket>,
+    /// When the sink got it (for the sink latency histogram).
+    pub handed: Option<std::time::Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +37,24 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    /// The sink cannot deliver anything until an operator fixes its configuration (a 403 or
+    /// 404 from Azure, a token endpoint that refuses the credentials).
+    #[error("{0}")]
+    Config(String),
 }
 
+/// What the pipeline does with a request whose rows were all accepted or dead-lettered.
+pub trait Settle: Send + Sync {
+    fn accepted(&self, req: Request);
+}
+
+pub type Settler = Arc<dyn Settle>;
+
 pub trait Sink: Send {
-    /// Delivers one request. `Ok` means every row in it was accepted.
-    fn send(&mut self, req: &Request) -> Result<(), SinkError>;
-    /// Called once after the last request.
+    /// Takes one request; calls `settle.accepted` once every row in it was accepted, now or
+    /// later. `Err` means the sink cannot go on (the run stops).
+    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError>;
+    /// Called once after the last request; returns when every request was settled or given up.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
