@@ -29,6 +29,10 @@ pub struct DeadLetter {
     pub record: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_base64: Option<String>,
+    /// A mapped row (JSON object of `table`'s columns) the sink refused: `logferry replay`
+    /// sends it again as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<String>,
 }
 
 impl DeadLetter {
@@ -45,6 +49,7 @@ impl DeadLetter {
             byte_offset: None,
             record: None,
             record_base64: None,
+            row: None,
         }
     }
 

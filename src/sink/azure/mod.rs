@@ -1,3 +1,580 @@
-//! The Azure Monitor Logs Ingestion sink and the DCR it writes through.
+//! The Azure Monitor Logs Ingestion sink: request bodies from the data plane's batches, sent
+//! to one or more DCR targets per table, settled when the service accepted every row.
+//!
+//! The pipeline's sink thread hands each sealed request to [`AzureSink::send`], which waits
+//! only for room in a bounded set of outstanding deliveries (that wait is the backpressure the
+//! CPU workers feel) and spawns the delivery on the I/O runtime. Deliveries run concurrently,
+//! each on the target of its table with the most free room (see [`concurrency`]), and settle
+//! their request when done, in whatever order the service answers; the request's tickets
+//! then let the source delete the SQS messages. Nothing is settled early: a delivery that
+//! gives up drops its request, which fails its objects, and their messages come back.
+//!
+//! What each answer leads to (`reference/sentinel-contract.md` §6.5):
+//! - 204: settled.
+//! - 413: split the rows in halves and send each (the batch keeps rows, so no re-parsing).
+//! - 400: bisect the same way until the refused rows are alone; those are dead-lettered with
+//!   the service's error body, every other row is sent.
+//! - 429: the target pauses for `Retry-After` and its concurrency halves; the request takes
+//!   the next free slot, on another DCR of the table if there is one.
+//! - 5xx, timeouts, connection errors: retry with exponential backoff and jitter (`backon`),
+//!   for up to `retry_for`, then give up on the request (its messages come back later).
+//! - 401: fetch a new token and retry, once per request; a second 401 means the credentials
+//!   cannot write there: stop.
+//! - 403, 404, other 4xx, a token endpoint refusing the credentials: stop the run with a
+//!   configuration error naming the DCR and the fix. Retrying cannot help, and deleting
+//!   nothing while an operator fixes the role assignment is what "no lost data" needs.
+//!
+//! Splitting re-encodes and re-compresses rows, which is CPU work: it runs on the blocking
+//! pool, never on the I/O threads.
 
+pub mod auth;
+pub mod client;
+pub mod concurrency;
 pub mod dcr;
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::BackoffBuilder;
+use bytes::Bytes;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+use self::auth::{AuthError, TokenProvider};
+use self::client::{Reply, Target};
+use self::concurrency::{Bounds, Group, Limiter};
+use super::dead_letter::{DeadLetter, DeadLetters};
+use super::{Request, Settler, Sink, SinkError};
+use crate::batch::Batch;
+use crate::stats::{Counters, Stats};
+use crate::table::Table;
+
+/// Where one table's rows may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSpec {
+    pub table: Table,
+    pub endpoint: String,
+    pub dcr: String,
+    pub stream: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    pub targets: Vec<TargetSpec>,
+    pub credential: auth::Credential,
+    pub scope: String,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    pub concurrency: Bounds,
+    /// How long a request is retried on transient failures before it is given up.
+    pub retry_for: Duration,
+    /// gzip level for bodies re-encoded after a split.
+    pub gzip_level: u32,
+}
+
+/// Per-target call outcomes and latency, for metrics and the summary.
+#[derive(Debug)]
+pub struct SinkStats {
+    /// `dcr|stream|status` -> calls.
+    calls: Mutex<Counters>,
+    /// Call latency by DCR and stream.
+    pub latency: Family<Vec<(String, String)>, Histogram, fn() -> Histogram>,
+    pub rows_accepted: [std::sync::atomic::AtomicU64; 3],
+    pub splits: std::sync::atomic::AtomicU64,
+    pub retries: std::sync::atomic::AtomicU64,
+    pub token_refreshes: std::sync::atomic::AtomicU64,
+    /// Current adaptive limit per target, `dcr|stream` -> limit.
+    limits: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Default for SinkStats {
+    fn default() -> Self {
+        SinkStats {
+            calls: Mutex::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            rows_accepted: Default::default(),
+            splits: Default::default(),
+            retries: Default::default(),
+            token_refreshes: Default::default(),
+            limits: Mutex::default(),
+        }
+    }
+}
+
+impl SinkStats {
+
+    fn call(&self, t: &Target, status: &str, secs: f64) {
+        let key = format!("{}|{}|{status}", t.dcr, t.stream);
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&key, 1);
+        self.latency
+            .get_or_create(&vec![
+                ("dcr".to_string(), t.dcr.clone()),
+                ("stream".to_string(), t.stream.clone()),
+            ])
+            .observe(secs);
+        self.limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                format!("{}|{}", t.dcr, t.stream),
+                t.limiter.limit().floor() as u64,
+            );
+    }
+
+    /// Calls by (dcr, stream, status).
+    pub fn calls(&self) -> Vec<(String, String, String, u64)> {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        calls
+            .0
+            .iter()
+            .filter_map(|(k, &v)| {
+                let mut it = k.splitn(3, '|');
+                Some((
+                    it.next()?.to_string(),
+                    it.next()?.to_string(),
+                    it.next()?.to_string(),
+                    v,
+                ))
+            })
+            .collect()
+    }
+
+    /// Current concurrency limit by (dcr, stream).
+    pub fn limits(&self) -> Vec<(String, String, u64)> {
+        let limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        limits
+            .iter()
+            .filter_map(|(k, &v)| {
+                let (d, s) = k.split_once('|')?;
+                Some((d.to_string(), s.to_string(), v))
+            })
+            .collect()
+    }
+}
+
+struct Shared {
+    http: reqwest::Client,
+    auth: TokenProvider,
+    groups: [Option<Group<Target>>; 3],
+    dead: Arc<DeadLetters>,
+    stats: Arc<Stats>,
+    sink_stats: Arc<SinkStats>,
+    /// The configuration error that stopped the sink.
+    fatal: Mutex<Option<String>>,
+    /// Set by the pipeline on failure or at the shutdown deadline: stop retrying.
+    abort: Arc<AtomicBool>,
+    retry_for: Duration,
+    gzip_level: u32,
+}
+
+pub struct AzureSink {
+    rt: tokio::runtime::Handle,
+    shared: Arc<Shared>,
+    outstanding: Arc<tokio::sync::Semaphore>,
+    max_outstanding: u32,
+}
+
+impl AzureSink {
+    pub fn new(
+        settings: AzureSettings,
+        rt: tokio::runtime::Handle,
+        dead: Arc<DeadLetters>,
+        stats: Arc<Stats>,
+        sink_stats: Arc<SinkStats>,
+        abort: Arc<AtomicBool>,
+    ) -> Result<Self, SinkError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(10).min(settings.timeout))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("logferry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SinkError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let mut groups: [Option<Group<Target>>; 3] = [None, None, None];
+        let mut max_outstanding = 0u32;
+        for table in Table::ALL {
+            let targets: Vec<Arc<Target>> = settings
+                .targets
+                .iter()
+                .filter(|t| t.table == table)
+                .map(|t| {
+                    Arc::new(Target::new(
+                        table,
+                        &t.endpoint,
+                        &t.dcr,
+                        &t.stream,
+                        Limiter::new(settings.concurrency),
+                    ))
+                })
+                .collect();
+            if !targets.is_empty() {
+                max_outstanding += (targets.len() as f64 * settings.concurrency.max) as u32;
+                groups[table.index()] = Some(Group::new(targets));
+            }
+        }
+        // Room for every slot to be busy plus as many waiting (a throttled table's requests
+        // wait here, not in memory without bound).
+        let max_outstanding = (2 * max_outstanding).max(2);
+        let auth = TokenProvider::new(settings.credential, settings.scope, http.clone());
+        Ok(AzureSink {
+            rt,
+            shared: Arc::new(Shared {
+                http,
+                auth,
+                groups,
+                dead,
+                stats,
+                sink_stats,
+                fatal: Mutex::new(None),
+                abort,
+                retry_for: settings.retry_for,
+                gzip_level: settings.gzip_level,
+            }),
+            outstanding: Arc::new(tokio::sync::Semaphore::new(max_outstanding as usize)),
+            max_outstanding,
+        })
+    }
+
+    /// Gets a token now, so wrong credentials fail the start instead of the first request.
+    pub fn check_credentials(&self) -> Result<(), SinkError> {
+        let shared = self.shared.clone();
+        self.rt
+            .block_on(async move { shared.auth.token().await.map(drop) })
+            .map_err(|e| SinkError::Config(auth_fix(&e)))
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.shared
+            .fatal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// What to tell the operator about a token failure.
+fn auth_fix(e: &AuthError) -> String {
+    match e {
+        AuthError::Refused { .. } => format!(
+            "{e}. Check the tenant id, client id and secret (or the federated credential / managed identity) in the [azure] configuration"
+        ),
+        _ => e.to_string(),
+    }
+}
+
+impl Sink for AzureSink {
+    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
+        if let Some(f) = self.fatal() {
+            return Err(SinkError::Config(f));
+        }
+        if self.shared.groups[req.table.index()].is_none() {
+            return Err(SinkError::Config(format!(
+                "no DCR target for table {}: add one to [azure] (dcr = [\"{}=dcr-...\"])",
+                req.table,
+                req.table.short()
+            )));
+        }
+        let permit = match self
+            .rt
+            .block_on(self.outstanding.clone().acquire_owned())
+        {
+            Ok(p) => p,
+            Err(_) => return Err(SinkError::Config("the sink is closed".into())),
+        };
+        let shared = self.shared.clone();
+        let settle = settle.clone();
+        self.rt.spawn(async move {
+            let _permit = permit;
+            deliver(&shared, req, &settle).await;
+        });
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        // Every delivery holds a permit: all of them back means all settled or given up.
+        let all = self.max_outstanding;
+        let _ = self
+            .rt
+            .block_on(self.outstanding.clone().acquire_many_owned(all));
+        match self.fatal() {
+            Some(f) => Err(SinkError::Config(f)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One part of a request on its way: a range of the batch's rows and its body.
+struct Part {
+    rows: Range<usize>,
+    body: Bytes,
+}
+
+/// Why a part was not delivered.
+enum Stop {
+    /// Gave up (retries exhausted, run aborted, sink stopped): the request fails.
+    GiveUp,
+}
+
+async fn deliver(shared: &Arc<Shared>, mut req: Request, settle: &Settler) {
+    let rows = req.batch.rows();
+    let body = Bytes::from(std::mem::take(&mut req.body));
+    let mut todo = vec![Part {
+        rows: 0..rows,
+        body: body.clone(),
+    }];
+    let request = Arc::new(req);
+    while let Some(part) = todo.pop() {
+        match send_part(shared, &request, part).await {
+            Ok(Sent::Done) => {}
+            Ok(Sent::Split(halves)) => todo.extend(halves),
+            Err(Stop::GiveUp) => return, // the request drops unsettled: its objects fail
+        }
+    }
+    match Arc::try_unwrap(request) {
+        Ok(mut req) => {
+            // The body's buffer goes back to the pool (the client no longer holds it).
+            req.body = body
+                .try_into_mut()
+                .map(Vec::from)
+                .unwrap_or_else(|b| b.to_vec());
+            settle.accepted(req)
+        }
+        Err(_) => tracing::error!("a request is still shared after its delivery"),
+    }
+}
+
+enum Sent {
+    Done,
+    /// The part must be sent as these smaller parts (413, or 400 being bisected).
+    Split(Vec<Part>),
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Result<Sent, Stop> {
+    let Some(group) = &shared.groups[req.table.index()] else {
+        return Err(Stop::GiveUp);
+    };
+    let started = Instant::now();
+    let mut backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(30))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    let mut refreshed = false;
+    loop {
+        if shared.abort.load(Ordering::Relaxed) {
+            return Err(Stop::GiveUp);
+        }
+        let token = match shared.auth.token().await {
+            Ok(t) => t,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cannot get an Azure token; retrying");
+                wait_retry(shared, &mut backoff, started).await?;
+                continue;
+            }
+            Err(e) => return Err(stop_for(shared, auth_fix(&e))),
+        };
+        let slot = group.acquire().await;
+        let target = slot.target.clone();
+        let id = request_id();
+        let sent = Instant::now();
+        let (reply, status) =
+            client::post(&shared.http, &target, &token, part.body.clone(), &id).await;
+        let rtt = sent.elapsed();
+        let label = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        shared
+            .sink_stats
+            .call(&target, &label, rtt.as_secs_f64());
+        match reply {
+            Reply::Accepted => {
+                target.limiter.succeeded(rtt);
+                Stats::add(
+                    &shared.sink_stats.rows_accepted[req.table.index()],
+                    part.rows.len() as u64,
+                );
+                return Ok(Sent::Done);
+            }
+            Reply::Throttled(retry_after, detail) => {
+                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                tracing::debug!(dcr = %target.dcr, request_id = %id, ?wait, %detail, "429: throttled");
+                target.limiter.throttled(wait);
+                Stats::add(&shared.sink_stats.retries, 1);
+                drop(slot);
+                // The group waits for the pause (or picks another DCR of the table).
+                if started.elapsed() > shared.retry_for {
+                    tracing::warn!(dcr = %target.dcr, request_id = %id, "still throttled after the retry budget; giving the request up (its objects will be read again)");
+                    return Err(Stop::GiveUp);
+                }
+            }
+            Reply::Transient(detail) => {
+                target.limiter.failed();
+                drop(slot);
+                tracing::warn!(dcr = %target.dcr, stream = %target.stream, request_id = %id, error = %detail, "Logs Ingestion call failed; retrying");
+                Stats::add(&shared.sink_stats.retries, 1);
+                wait_retry(shared, &mut backoff, started).await?;
+            }
+            Reply::Unauthorized(detail) => {
+                drop(slot);
+                if refreshed {
+                    return Err(stop_for(
+                        shared,
+                        format!(
+                            "Azure answered 401 to a fresh token for DCR {} (request id {id}): {detail}. Check that the token's audience is the Logs Ingestion API (--azure-scope) and the tenant is the DCR's",
+                            target.dcr
+                        ),
+                    ));
+                }
+                tracing::info!(dcr = %target.dcr, request_id = %id, "401: getting a new token");
+                shared.auth.invalidate(&token);
+                Stats::add(&shared.sink_stats.token_refreshes, 1);
+                refreshed = true;
+            }
+            Reply::TooLarge(detail) => {
+                drop(slot);
+                tracing::info!(dcr = %target.dcr, request_id = %id, rows = part.rows.len(), bytes = part.body.len(), %detail, "413: splitting the request");
+                if part.rows.len() == 1 {
+                    dead_letter_row(shared, req, part.rows.start, "azure_413", &detail, &id)?;
+                    return Ok(Sent::Done);
+                }
+                return split(shared, req, part.rows).await.map(Sent::Split);
+            }
+            Reply::BadRequest(detail) => {
+                drop(slot);
+                if part.rows.len() == 1 {
+                    tracing::warn!(dcr = %target.dcr, request_id = %id, error = %detail, "400: a row was refused; dead-lettered");
+                    dead_letter_row(shared, req, part.rows.start, "azure_400", &detail, &id)?;
+                    return Ok(Sent::Done);
+                }
+                tracing::info!(dcr = %target.dcr, request_id = %id, rows = part.rows.len(), error = %detail, "400: bisecting the request to find the refused rows");
+                return split(shared, req, part.rows).await.map(Sent::Split);
+            }
+            Reply::Refused(code, detail) => {
+                let fix = match code {
+                    403 => "give the application the Monitoring Metrics Publisher role on the DCR (it can take 30 minutes to apply)",
+                    404 => "check the endpoint, the DCR immutable id and the stream name (logferry dcr shows the streams)",
+                    _ => "check the [azure] configuration",
+                };
+                return Err(stop_for(
+                    shared,
+                    format!(
+                        "Azure refused requests to DCR {} stream {} with HTTP {code} (request id {id}): {detail}. Fix: {fix}",
+                        target.dcr, target.stream
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Sleeps the next backoff delay, unless the retry budget is spent or the run is aborting.
+async fn wait_retry(
+    shared: &Shared,
+    backoff: &mut impl Iterator<Item = Duration>,
+    started: Instant,
+) -> Result<(), Stop> {
+    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+    if started.elapsed() + delay > shared.retry_for {
+        tracing::warn!(
+            "a request failed for longer than the retry budget; giving it up (its objects will be read again)"
+        );
+        return Err(Stop::GiveUp);
+    }
+    // Wake up early when the run aborts.
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if shared.abort.load(Ordering::Relaxed) {
+            return Err(Stop::GiveUp);
+        }
+        tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(250))).await;
+    }
+    Ok(())
+}
+
+/// Records the configuration error that stops the sink.
+fn stop_for(shared: &Shared, message: String) -> Stop {
+    let mut fatal = shared.fatal.lock().unwrap_or_else(|p| p.into_inner());
+    if fatal.is_none() {
+        tracing::error!("{message}");
+        *fatal = Some(message);
+    }
+    shared.abort.store(true, Ordering::Relaxed);
+    Stop::GiveUp
+}
+
+/// The two halves of `rows`, encoded and compressed on the blocking pool.
+async fn split(shared: &Arc<Shared>, req: &Arc<Request>, rows: Range<usize>) -> Result<Vec<Part>, Stop> {
+    Stats::add(&shared.sink_stats.splits, 1);
+    let mid = rows.start + rows.len() / 2;
+    let req = req.clone();
+    let level = shared.gzip_level;
+    let parts = tokio::task::spawn_blocking(move || {
+        [rows.start..mid, mid..rows.end]
+            .into_iter()
+            .map(|r| Part {
+                body: Bytes::from(encode(&req.batch, r.clone(), level)),
+                rows: r,
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|_| Stop::GiveUp)?;
+    // Sent first half first: `todo` is a stack.
+    Ok(parts.into_iter().rev().collect())
+}
+
+/// The gzip-compressed JSON array of `rows`.
+pub fn encode(batch: &Batch, rows: Range<usize>, level: u32) -> Vec<u8> {
+    let mut json = Vec::new();
+    batch.encode_json(rows, &mut json);
+    let mut body = Vec::with_capacity(json.len() / 4 + 64);
+    crate::pipeline::mapper::gzip_into(&json, level, &mut body);
+    body
+}
+
+fn dead_letter_row(
+    shared: &Shared,
+    req: &Request,
+    row: usize,
+    reason: &str,
+    detail: &str,
+    request_id: &str,
+) -> Result<(), Stop> {
+    let mut json = Vec::new();
+    req.batch.encode_ndjson(row..row + 1, &mut json);
+    while json.last() == Some(&b'\n') {
+        json.pop();
+    }
+    let objects: Vec<&str> = req.tickets.iter().map(|t| t.key()).collect();
+    let key = match objects.as_slice() {
+        [one] => one.to_string(),
+        many => format!("one of {} objects: {}", many.len(), many.join(", ")),
+    };
+    let mut dl = DeadLetter::new(
+        &key,
+        reason,
+        format!("{detail} (x-ms-client-request-id {request_id})"),
+    );
+    dl.table = Some(req.table.name().to_string());
+    dl.row = Some(String::from_utf8_lossy(&json).into_owned());
+    if let Err(e) = shared.dead.write(&dl) {
+        tracing::error!(error = %e, "cannot write a dead letter; the request fails");
+        shared.stats.failure("dead_letter_write");
+        return Err(Stop::GiveUp);
+    }
+    shared.stats.dead_letter(reason);
+    Ok(())
+}
