@@ -8,6 +8,7 @@
 pub mod ack;
 pub mod batch;
 pub mod bench;
+pub mod config;
 pub mod decode;
 pub mod frame;
 pub mod json;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use logferry::frame::Limits;
 use logferry::metrics::{self, Metrics};
@@ -15,8 +15,11 @@ use logferry::pipeline::Source;
 use logferry::pipeline::{self, BatchSettings, Settings};
 use logferry::route::{Router, Rule};
 use logferry::shutdown::Shutdown;
+use logferry::sink::azure::args::AzureArgs;
+use logferry::sink::azure::{AzureSink, SinkStats};
 use logferry::sink::dead_letter::DeadLetters;
 use logferry::sink::dir::DirSink;
+use logferry::sink::Sink;
 use logferry::source::aws::{self, AwsOptions, S3Clients};
 use logferry::source::backfill::{self, BackfillSettings, BackfillSource};
 use logferry::source::dir::DirSource;
@@ -64,10 +67,13 @@ struct RunArgs {
     /// Where objects come from. `dir:PATH`: every file under PATH, its key the path relative to PATH (a local copy of a bucket), read once. `sqs:QUEUE_URL`: S3 notifications (direct, via SNS or EventBridge) from an SQS queue; runs until SIGINT/SIGTERM (or --stop-when-idle). `s3:BUCKET/PREFIX`: backfill of the objects already under PREFIX, read once (see --checkpoint, --since, --until).
     #[arg(long, env = "LOGFERRY_SOURCE")]
     source: String,
-    /// Where request bodies go. `dir:OUT`: writes OUT/<Table>/*.json.gz, exactly the bodies the Azure sink would send.
+    /// Where request bodies go. `azure`: the Azure Monitor Logs Ingestion API (see the Azure options). `dir:OUT`: writes OUT/<Table>/*.json.gz, exactly the bodies the Azure sink would send.
     #[arg(long, env = "LOGFERRY_SINK")]
     sink: String,
-    /// Dead-letter directory (zstd NDJSON of rejected records and objects with their reason). Default: OUT/dead-letters for a dir sink.
+    /// TOML file of settings: every key is an option of this command (`threads = 4`, `[aws] receivers = 8`, `[azure] endpoint = "https://…"`, `dcr = ["dcr-…"]`). Flags and LOGFERRY_ variables override it.
+    #[arg(long, env = "LOGFERRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Dead-letter directory (zstd NDJSON of rejected records, rows and objects with their reason). Default: OUT/dead-letters for a dir sink, ./dead-letters for the azure sink.
     #[arg(long, env = "LOGFERRY_DEAD_LETTERS")]
     dead_letters: Option<PathBuf>,
     /// CPU worker threads (decode, frame, map, encode, gzip). Default: all cores.
@@ -105,6 +111,8 @@ struct RunArgs {
     metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     aws: AwsArgs,
+    #[command(flatten)]
+    azure: AzureArgs,
 }
 
 #[derive(Args)]
@@ -172,8 +180,34 @@ struct AwsArgs {
 /// A configuration error: reported with exit code 2.
 struct UsageError(anyhow::Error);
 
+/// Parses the command line, with `--config FILE`'s settings as the defaults of `run`.
+fn parse() -> Result<Cli, UsageError> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut cmd = Cli::command();
+    if let Some(path) = logferry::config::config_path(&argv) {
+        let settings = usage(logferry::config::read(&path))?;
+        let run = cmd
+            .find_subcommand("run")
+            .cloned()
+            .ok_or_else(|| UsageError(anyhow::anyhow!("no run command")))?;
+        let run = usage(
+            logferry::config::apply(run, &settings)
+                .with_context(|| format!("--config {}", path.display())),
+        )?;
+        cmd = cmd.mut_subcommand("run", |_| run);
+    }
+    let matches = cmd.get_matches_from(argv);
+    Cli::from_arg_matches(&matches).map_err(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(c) => c,
+        Err(UsageError(e)) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(&cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run(*args),
@@ -313,7 +347,7 @@ fn spec<'a>(flag: &str, value: &'a str, kinds: &[&str]) -> anyhow::Result<(&'a s
     };
     match value.split_once(':') {
         Some((kind, rest)) if kinds.contains(&kind) && !rest.is_empty() => Ok((kind, rest)),
-        Some((kind, _)) if matches!(kind, "lookup" | "azure") => bail!(
+        Some((kind, _)) if kind == "lookup" => bail!(
             "{flag} '{value}': the {kind} connector is not in this build yet; use {}",
             forms()
         ),
@@ -443,7 +477,17 @@ fn backfill_settings(a: &AwsArgs, location: &str) -> anyhow::Result<BackfillSett
 fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let settings = usage(settings(&args))?;
     let (kind, location) = usage(spec("--source", &args.source, &["dir", "sqs", "s3"]))?;
-    let (_, out_path) = usage(spec("--sink", &args.sink, &["dir"]))?;
+    let azure = args.sink == "azure";
+    let azure_settings = if azure {
+        Some(usage(args.azure.settings(args.gzip_level))?)
+    } else {
+        None
+    };
+    let out_path = if azure {
+        ""
+    } else {
+        usage(spec("--sink", &args.sink, &["dir"]).context("--sink takes azure or dir:OUT"))?.1
+    };
     if kind != "s3"
         && (args.aws.checkpoint.is_some() || args.aws.since.is_some() || args.aws.until.is_some())
     {
@@ -512,12 +556,14 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             })
         }
     };
+    let sink_stats = Arc::new(SinkStats::default());
     let metrics = match args.metrics {
         None => None,
         Some(addr) => {
             let m = Metrics::new(
                 settings.stats.clone(),
                 (kind != "dir").then(|| source_stats.clone()),
+                azure.then(|| sink_stats.clone()),
             );
             let bound = metrics::serve(rt.handle(), addr, m.clone())
                 .with_context(|| format!("--metrics {addr}: cannot listen"))
@@ -528,15 +574,43 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }
     };
     let out = PathBuf::from(out_path);
-    let sink = DirSink::new(&out).map_err(|e| Failure::Runtime(e.into()))?;
-    let dead_dir = args
-        .dead_letters
-        .clone()
-        .unwrap_or_else(|| out.join("dead-letters"));
+    let dead_dir = args.dead_letters.clone().unwrap_or_else(|| {
+        if azure {
+            PathBuf::from("dead-letters")
+        } else {
+            out.join("dead-letters")
+        }
+    });
     let dead = Arc::new(DeadLetters::new(&dead_dir));
+    let sink: Box<dyn Sink> = match azure_settings {
+        Some(az) => {
+            let targets: Vec<String> = az
+                .targets
+                .iter()
+                .map(|t| format!("{}={}/{}", t.table.short(), t.dcr, t.stream))
+                .collect();
+            let endpoint = az.targets.first().map(|t| t.endpoint.clone());
+            let auth = az.credential.kind();
+            let sink = AzureSink::new(
+                az,
+                rt.handle().clone(),
+                dead.clone(),
+                settings.stats.clone(),
+                sink_stats.clone(),
+                settings.abort.clone(),
+            )
+            .map_err(|e| Failure::Runtime(e.into()))?;
+            sink.check_credentials()
+                .map_err(|e| UsageError(anyhow::Error::new(e)))?;
+            tracing::info!(?endpoint, ?targets, auth, dead_letters = %dead_dir.display(), "sending to Azure Monitor Logs Ingestion");
+            Box::new(sink)
+        }
+        None => Box::new(DirSink::new(&out).map_err(|e| Failure::Runtime(e.into()))?),
+    };
     // A queue is never "done": its progress bar would mislead, the log says what happens.
     let progress = !args.quiet && kind != "sqs";
-    let summary = pipeline::run(source.as_mut(), &settings, Box::new(sink), dead, progress);
+    let mut summary = pipeline::run(source.as_mut(), &settings, sink, dead, progress);
+    summary.sink = sink_stats.summary();
     if let Some(m) = &metrics {
         m.running.store(false, Ordering::Relaxed);
     }

@@ -21,6 +21,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::sink::azure::SinkStats;
 use crate::source::SourceStats;
 use crate::stats::{Counters, Stats};
 use crate::table::Table;
@@ -29,6 +30,7 @@ use crate::table::Table;
 struct RunCollector {
     stats: Arc<Stats>,
     source: Option<Arc<SourceStats>>,
+    sink: Option<Arc<SinkStats>>,
 }
 
 fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
@@ -172,6 +174,57 @@ impl Collector for RunCollector {
             let labels = [("stage", stage.as_str())];
             ConstGauge::new(*v as i64).encode(m.encode_family(&labels)?)?;
         }
+        if let Some(sink) = &self.sink {
+            let mut m = e.encode_descriptor(
+                "logferry_azure_calls",
+                "Logs Ingestion API calls, by DCR, stream and HTTP status (error: no answer).",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (dcr, stream, status, n) in sink.calls() {
+                let labels = [
+                    ("dcr", dcr.as_str()),
+                    ("stream", stream.as_str()),
+                    ("status", status.as_str()),
+                ];
+                ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+            }
+            let mut m = e.encode_descriptor(
+                "logferry_azure_concurrency_limit",
+                "Adaptive request concurrency limit, by DCR and stream.",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (dcr, stream, limit) in sink.limits() {
+                let labels = [("dcr", dcr.as_str()), ("stream", stream.as_str())];
+                ConstGauge::new(limit as i64).encode(m.encode_family(&labels)?)?;
+            }
+            by_label(
+                &mut e,
+                "logferry_azure_rows_accepted",
+                "Rows the Logs Ingestion API accepted (204), by table.",
+                "table",
+                &per_table(|i| g(&sink.rows_accepted[i])),
+            )?;
+            counter(
+                &mut e,
+                "logferry_azure_retries",
+                "Logs Ingestion calls repeated after 429, 5xx or a network error.",
+                g(&sink.retries),
+            )?;
+            counter(
+                &mut e,
+                "logferry_azure_splits",
+                "Requests split after 413 or while bisecting a 400.",
+                g(&sink.splits),
+            )?;
+            counter(
+                &mut e,
+                "logferry_azure_token_refreshes",
+                "Tokens replaced after a 401.",
+                g(&sink.token_refreshes),
+            )?;
+        }
         if let Some(src) = &self.source {
             for (name, v) in src.named() {
                 counter(
@@ -206,7 +259,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(stats: Arc<Stats>, source: Option<Arc<SourceStats>>) -> Arc<Self> {
+    pub fn new(
+        stats: Arc<Stats>,
+        source: Option<Arc<SourceStats>>,
+        sink: Option<Arc<SinkStats>>,
+    ) -> Arc<Self> {
         let mut registry = Registry::default();
         let lat = &stats.latency;
         for (name, help, h) in [
@@ -234,9 +291,17 @@ impl Metrics {
         ] {
             registry.register(name, help, h.clone());
         }
+        if let Some(sink) = &sink {
+            registry.register(
+                "logferry_azure_call_seconds",
+                "Logs Ingestion API call time, by DCR and stream.",
+                sink.latency.clone(),
+            );
+        }
         registry.register_collector(Box::new(RunCollector {
             stats: stats.clone(),
             source,
+            sink,
         }));
         Arc::new(Metrics {
             registry,

@@ -38,6 +38,8 @@ pub struct Summary {
     pub dead_letter_dir: PathBuf,
     /// The source's own counters (SQS messages received, deleted, returned, ...).
     pub source: Counters,
+    /// The sink's own counters (Azure calls by DCR, stream and status; retries; splits).
+    pub sink: Counters,
 }
 
 impl Summary {
@@ -68,6 +70,7 @@ impl Summary {
             seconds: elapsed.as_secs_f64(),
             dead_letter_dir: dead_dir.to_path_buf(),
             source: Counters::default(),
+            sink: Counters::default(),
         }
     }
 
@@ -120,6 +123,11 @@ impl fmt::Display for Summary {
         if !self.source.is_empty() {
             write!(f, "source:       ")?;
             counters(f, &self.source)?;
+            writeln!(f)?;
+        }
+        if !self.sink.is_empty() {
+            write!(f, "sink:         ")?;
+            counters(f, &self.sink)?;
             writeln!(f)?;
         }
         writeln!(f, "records:      {}", self.records)?;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::concurrency::{HasLimiter, Limiter};
 use super::auth::error_chain;
+use super::concurrency::{HasLimiter, Limiter};
 use crate::table::Table;
 
 pub const API_VERSION: &str = "2023-01-01";
@@ -131,9 +131,12 @@ pub async fn post(
 /// `Retry-After` as seconds or an HTTP date.
 fn parse_retry_after(v: &str) -> Option<Duration> {
     if let Ok(secs) = v.trim().parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(3600.0)));
     }
-    let when = time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc2822).ok()?;
+    let when =
+        time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc2822)
+            .ok()?;
     let secs = (when - time::OffsetDateTime::now_utc()).as_seconds_f64();
     Some(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)))
 }

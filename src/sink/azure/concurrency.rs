@@ -98,7 +98,9 @@ impl Limiter {
 
     fn decrease(s: &mut State, factor: f64, now: Instant) {
         let round = Duration::from_secs_f64(s.rtt.unwrap_or(0.05).max(0.01));
-        if s.last_decrease.is_some_and(|t| now.duration_since(t) < round) {
+        if s.last_decrease
+            .is_some_and(|t| now.duration_since(t) < round)
+        {
             return;
         }
         s.limit = (s.limit * factor).max(1.0);
@@ -296,11 +298,9 @@ mod tests {
         // Full: the next waits until one is released.
         let waiter = g.acquire();
         tokio::pin!(waiter);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), &mut waiter)
-                .await
-                .is_err()
-        );
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut waiter)
+            .await
+            .is_err());
         drop(slots);
         tokio::time::timeout(Duration::from_secs(1), waiter)
             .await

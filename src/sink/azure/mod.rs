@@ -27,6 +27,7 @@
 //! Splitting re-encodes and re-compresses rows, which is CPU work: it runs on the blocking
 //! pool, never on the I/O threads.
 
+pub mod args;
 pub mod auth;
 pub mod client;
 pub mod concurrency;
@@ -74,13 +75,16 @@ pub struct AzureSettings {
     pub gzip_level: u32,
 }
 
+/// Histograms labelled with DCR and stream.
+pub type LatencyFamily = Family<Vec<(String, String)>, Histogram, fn() -> Histogram>;
+
 /// Per-target call outcomes and latency, for metrics and the summary.
 #[derive(Debug)]
 pub struct SinkStats {
     /// `dcr|stream|status` -> calls.
     calls: Mutex<Counters>,
     /// Call latency by DCR and stream.
-    pub latency: Family<Vec<(String, String)>, Histogram, fn() -> Histogram>,
+    pub latency: LatencyFamily,
     pub rows_accepted: [std::sync::atomic::AtomicU64; 3],
     pub splits: std::sync::atomic::AtomicU64,
     pub retries: std::sync::atomic::AtomicU64,
@@ -108,7 +112,6 @@ impl Default for SinkStats {
 }
 
 impl SinkStats {
-
     fn call(&self, t: &Target, status: &str, secs: f64) {
         let key = format!("{}|{}|{status}", t.dcr, t.stream);
         self.calls
@@ -146,6 +149,26 @@ impl SinkStats {
                 ))
             })
             .collect()
+    }
+
+    /// The counters a run summary shows: calls as `dcr/stream:status`, then retries, splits
+    /// and token refreshes.
+    pub fn summary(&self) -> Counters {
+        let mut c = Counters::default();
+        for (dcr, stream, status, n) in self.calls() {
+            c.add(&format!("{dcr}/{stream}:{status}"), n);
+        }
+        for (k, v) in [
+            ("retries", &self.retries),
+            ("splits", &self.splits),
+            ("token_refreshes", &self.token_refreshes),
+        ] {
+            let n = Stats::get(v);
+            if n > 0 {
+                c.add(k, n);
+            }
+        }
+        c
     }
 
     /// Current concurrency limit by (dcr, stream).
@@ -283,10 +306,7 @@ impl Sink for AzureSink {
                 req.table.short()
             )));
         }
-        let permit = match self
-            .rt
-            .block_on(self.outstanding.clone().acquire_owned())
-        {
+        let permit = match self.rt.block_on(self.outstanding.clone().acquire_owned()) {
             Ok(p) => p,
             Err(_) => return Err(SinkError::Config("the sink is closed".into())),
         };
@@ -396,9 +416,7 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
             client::post(&shared.http, &target, &token, part.body.clone(), &id).await;
         let rtt = sent.elapsed();
         let label = status.map_or_else(|| "error".to_string(), |s| s.to_string());
-        shared
-            .sink_stats
-            .call(&target, &label, rtt.as_secs_f64());
+        shared.sink_stats.call(&target, &label, rtt.as_secs_f64());
         match reply {
             Reply::Accepted => {
                 target.limiter.succeeded(rtt);
@@ -516,7 +534,11 @@ fn stop_for(shared: &Shared, message: String) -> Stop {
 }
 
 /// The two halves of `rows`, encoded and compressed on the blocking pool.
-async fn split(shared: &Arc<Shared>, req: &Arc<Request>, rows: Range<usize>) -> Result<Vec<Part>, Stop> {
+async fn split(
+    shared: &Arc<Shared>,
+    req: &Arc<Request>,
+    rows: Range<usize>,
+) -> Result<Vec<Part>, Stop> {
     Stats::add(&shared.sink_stats.splits, 1);
     let mid = rows.start + rows.len() / 2;
     let req = req.clone();
