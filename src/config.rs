@@ -97,8 +97,13 @@ fn setting(key: &str, long: String, v: &toml::Value) -> anyhow::Result<Setting> 
     })
 }
 
-/// Makes the settings the defaults of `cmd`'s options. Errors name the key.
-pub fn apply(mut cmd: clap::Command, settings: &[Setting]) -> anyhow::Result<clap::Command> {
+/// Makes the settings the defaults of `cmd`'s options. Errors name the key. `lenient`: skip
+/// settings `cmd` has no option for (a command that uses part of the file, like `replay`).
+pub fn apply(
+    mut cmd: clap::Command,
+    settings: &[Setting],
+    lenient: bool,
+) -> anyhow::Result<clap::Command> {
     for s in settings {
         if s.long == "config" {
             bail!("{}: a config file cannot name another", s.key);
@@ -114,6 +119,9 @@ pub fn apply(mut cmd: clap::Command, settings: &[Setting]) -> anyhow::Result<cla
             .find(|a| a.get_long() == Some(s.long.as_str()))
             .map(|a| a.get_id().clone())
         else {
+            if lenient {
+                continue;
+            }
             bail!(
                 "{}: unknown setting (no option --{}; see `logferry {} --help`)",
                 s.key,

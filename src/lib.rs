@@ -15,6 +15,7 @@ pub mod json;
 pub mod metrics;
 pub mod pipeline;
 pub mod pool;
+pub mod replay;
 pub mod route;
 pub mod shutdown;
 pub mod sink;

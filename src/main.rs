@@ -53,6 +53,29 @@ enum Command {
     Bench(logferry::bench::BenchArgs),
     /// Print the data collection rule (ARM template) for the Sentinel tables; deploy/azure/dcr.json holds the same.
     Dcr(DcrArgs),
+    /// Send a dead-letter directory again once the cause is fixed: refused rows as they are, unmappable CloudTrail and GuardDuty records mapped again. Files done are renamed *.replayed.
+    Replay(Box<ReplayArgs>),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The dead-letter directory of a run (its --dead-letters).
+    #[arg(long, env = "LOGFERRY_DEAD_LETTERS")]
+    dead_letters: PathBuf,
+    /// Where the rows go: azure, or dir:OUT.
+    #[arg(long, env = "LOGFERRY_SINK")]
+    sink: String,
+    /// TOML file of settings (as for run; the keys replay has no option for are ignored).
+    #[arg(long, env = "LOGFERRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Largest request body in bytes of uncompressed JSON.
+    #[arg(long, env = "LOGFERRY_MAX_REQUEST_BYTES", default_value_t = 1_048_576)]
+    max_request_bytes: usize,
+    /// gzip level of request bodies, 0-9.
+    #[arg(long, env = "LOGFERRY_GZIP_LEVEL", default_value_t = 1)]
+    gzip_level: u32,
+    #[command(flatten)]
+    azure: AzureArgs,
 }
 
 #[derive(Args)]
@@ -186,15 +209,17 @@ fn parse() -> Result<Cli, UsageError> {
     let mut cmd = Cli::command();
     if let Some(path) = logferry::config::config_path(&argv) {
         let settings = usage(logferry::config::read(&path))?;
-        let run = cmd
-            .find_subcommand("run")
-            .cloned()
-            .ok_or_else(|| UsageError(anyhow::anyhow!("no run command")))?;
-        let run = usage(
-            logferry::config::apply(run, &settings)
-                .with_context(|| format!("--config {}", path.display())),
-        )?;
-        cmd = cmd.mut_subcommand("run", |_| run);
+        for (name, lenient) in [("run", false), ("replay", true)] {
+            let sub = cmd
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| UsageError(anyhow::anyhow!("no {name} command")))?;
+            let sub = usage(
+                logferry::config::apply(sub, &settings, lenient)
+                    .with_context(|| format!("--config {}", path.display())),
+            )?;
+            cmd = cmd.mut_subcommand(name, |_| sub);
+        }
     }
     let matches = cmd.get_matches_from(argv);
     Cli::from_arg_matches(&matches).map_err(|e| e.exit())
@@ -213,6 +238,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Bench(args) => logferry::bench::run(&args).map_err(Failure::Runtime),
         Command::Dcr(args) => print_dcr(&args),
+        Command::Replay(args) => replay(*args),
     };
     match result {
         Ok(code) => code,
@@ -225,6 +251,61 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn replay(args: ReplayArgs) -> Result<ExitCode, Failure> {
+    if !(1024..=1_048_576).contains(&args.max_request_bytes) || args.gzip_level > 9 {
+        return Err(UsageError(anyhow::anyhow!(
+            "--max-request-bytes must be 1024-1048576 and --gzip-level 0-9"
+        ))
+        .into());
+    }
+    if !args.dead_letters.is_dir() {
+        return Err(UsageError(anyhow::anyhow!(
+            "--dead-letters {}: not a directory",
+            args.dead_letters.display()
+        ))
+        .into());
+    }
+    // Rows refused again go to a directory of their own, not among the files being replayed.
+    let rejects = args.dead_letters.join("replay-rejects");
+    let dead = Arc::new(DeadLetters::new(&rejects));
+    let stats = Arc::new(logferry::stats::Stats::default());
+    let rt = runtime(1).map_err(Failure::Runtime)?;
+    let sink: Box<dyn Sink> = if args.sink == "azure" {
+        let az = usage(args.azure.settings(args.gzip_level))?;
+        let sink = AzureSink::new(
+            az,
+            rt.handle().clone(),
+            dead.clone(),
+            stats.clone(),
+            Arc::new(SinkStats::default()),
+            Arc::default(),
+        )
+        .map_err(|e| Failure::Runtime(e.into()))?;
+        sink.check_credentials()
+            .map_err(|e| UsageError(anyhow::Error::new(e)))?;
+        Box::new(sink)
+    } else {
+        let (_, out) =
+            usage(spec("--sink", &args.sink, &["dir"]).context("--sink takes azure or dir:OUT"))?;
+        Box::new(DirSink::new(out.as_ref()).map_err(|e| Failure::Runtime(e.into()))?)
+    };
+    let result = logferry::replay::replay(
+        &args.dead_letters,
+        sink,
+        args.max_request_bytes,
+        args.gzip_level,
+        &stats,
+    );
+    let closed = dead.close();
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let report = result.map_err(|e| Failure::Runtime(e.into()))?;
+    closed
+        .with_context(|| format!("writing {}", rejects.display()))
+        .map_err(Failure::Runtime)?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_dcr(args: &DcrArgs) -> Result<ExitCode, Failure> {

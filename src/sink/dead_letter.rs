@@ -133,6 +133,15 @@ impl DeadLetters {
 
 /// Reads every dead letter under `dir` (all `*.ndjson.zst` files, in name order).
 pub fn read_dir(dir: &Path) -> io::Result<Vec<DeadLetter>> {
+    let mut out = Vec::new();
+    for f in files(dir)? {
+        out.extend(read_file(&f)?);
+    }
+    Ok(out)
+}
+
+/// The dead-letter files under `dir`, oldest first (names start with their time).
+pub fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -142,18 +151,21 @@ pub fn read_dir(dir: &Path) -> io::Result<Vec<DeadLetter>> {
         Err(e) => return Err(e),
     };
     files.sort();
+    Ok(files)
+}
+
+/// The dead letters of one file.
+pub fn read_file(f: &Path) -> io::Result<Vec<DeadLetter>> {
     let mut out = Vec::new();
-    for f in files {
-        let reader = BufReader::new(zstd::Decoder::new(File::open(&f)?)?);
-        for line in reader.lines() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            out.push(serde_json::from_str(&line).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", f.display()))
-            })?);
+    let reader = BufReader::new(zstd::Decoder::new(File::open(f)?)?);
+    for line in reader.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
         }
+        out.push(serde_json::from_str(&line).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", f.display()))
+        })?);
     }
     Ok(out)
 }

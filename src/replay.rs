@@ -1,0 +1,260 @@
+//! `logferry replay`: sends a dead-letter directory again once its cause is fixed.
+//!
+//! Three kinds of dead letters come back differently:
+//! - rows the sink refused (`row`, e.g. a 400 for a column the DCR did not declare): sent as
+//!   they are, once the DCR or the table was fixed;
+//! - CloudTrail and GuardDuty records that could not be mapped (`record`): mapped again with
+//!   this build's mappers (the fix is a newer logferry), then sent;
+//! - whole objects (a corrupt gzip, a truncated body) and VPC lines (a line means nothing
+//!   without its object's header) hold no rows to send: they are counted and listed, and the
+//!   fix is to read the object again from the bucket (`--source s3:BUCKET/PREFIX`).
+//!
+//! Rows go through the same batching, encoding and sink as a run, with no tickets to settle.
+//! A file whose every entry was handled is renamed `*.replayed`, so running replay twice
+//! does not send twice; rows refused again are dead-lettered under `DIR/replay-rejects/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::batch::Batch;
+use crate::frame::Check;
+use crate::sink::dead_letter;
+use crate::sink::{Request, Settle, Settler, Sink, SinkError};
+use crate::stats::{Counters, Stats, Tally};
+use crate::table::Table;
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub rows_sent: [u64; 3],
+    pub requests: u64,
+    /// Rows the sink refused again (dead-lettered under the replay's own directory).
+    pub rejected: u64,
+    /// Entries that were not sent, by why.
+    pub not_replayed: Counters,
+    pub files_done: Vec<PathBuf>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for t in Table::ALL {
+            if self.rows_sent[t.index()] > 0 {
+                writeln!(
+                    f,
+                    "{:<13} {} rows sent",
+                    t.name(),
+                    self.rows_sent[t.index()]
+                )?;
+            }
+        }
+        writeln!(f, "requests:     {}", self.requests)?;
+        if self.rejected > 0 {
+            writeln!(
+                f,
+                "refused again: {} rows (dead-lettered again)",
+                self.rejected
+            )?;
+        }
+        for (why, n) in &self.not_replayed.0 {
+            writeln!(f, "not replayed: {n} {why}")?;
+        }
+        write!(
+            f,
+            "files done:   {} (renamed *.replayed)",
+            self.files_done.len()
+        )
+    }
+}
+
+struct Counted {
+    requests: AtomicU64,
+    rows: [AtomicU64; 3],
+}
+
+impl Settle for Counted {
+    fn accepted(&self, req: Request) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.rows[req.table.index()].fetch_add(req.batch.rows() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Appends one row given as a JSON object of the table's columns.
+fn push_row(batch: &mut Batch, table: Table, row: &str) -> Result<(), String> {
+    let fields: BTreeMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(row).map_err(|e| format!("not a JSON object: {e}"))?;
+    for (k, v) in &fields {
+        let col = table
+            .columns()
+            .iter()
+            .position(|c| c.name == k)
+            .ok_or_else(|| format!("{k} is not a column of {table}"))?;
+        batch.value_buf(col).extend_from_slice(v.get().as_bytes());
+    }
+    if batch.pending_is_empty() {
+        return Err("an empty row".into());
+    }
+    Ok(())
+}
+
+/// Maps a record again with this build's mapper.
+fn map_record(
+    batch: &mut Batch,
+    table: Table,
+    rec: &[u8],
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let r = match table {
+        Table::CloudTrail => {
+            crate::table::cloudtrail::map(rec, Check::Unchecked, None, batch, tally)
+        }
+        Table::GuardDuty => crate::table::guardduty::map(rec, Check::Unchecked, None, batch, tally),
+        Table::VpcFlow => return Err("a VPC line needs its object's header".into()),
+    };
+    r.map_err(|e| e.to_string())
+}
+
+/// Replays every dead letter under `dir` into `sink`, `max_request_bytes` of JSON per request.
+/// `stats` is the sink's: the rows it dead-lettered again are counted there.
+pub fn replay(
+    dir: &Path,
+    mut sink: Box<dyn Sink>,
+    max_request_bytes: usize,
+    gzip_level: u32,
+    stats: &Stats,
+) -> Result<Report, SinkError> {
+    let io = |source| SinkError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let files = dead_letter::files(dir).map_err(io)?;
+    let counted = Arc::new(Counted {
+        requests: AtomicU64::new(0),
+        rows: Default::default(),
+    });
+    let settler: Settler = counted.clone();
+    let mut report = Report::default();
+    let mut batches: Vec<Batch> = Table::ALL.iter().map(|&t| Batch::new(t)).collect();
+    let mut tally = Tally::default();
+    let mut rows_in = 0u64;
+    let send = |sink: &mut Box<dyn Sink>, batch: Batch| -> Result<(), SinkError> {
+        let mut json = Vec::new();
+        batch.encode_json(0..batch.rows(), &mut json);
+        let mut body = Vec::new();
+        crate::pipeline::mapper::gzip_into(&json, gzip_level, &mut body);
+        sink.send(
+            Request {
+                table: batch.table(),
+                raw_bytes: json.len(),
+                body,
+                batch,
+                tickets: Vec::new(),
+                handed: None,
+            },
+            &settler,
+        )
+    };
+    for file in &files {
+        let entries = dead_letter::read_file(file).map_err(io)?;
+        for dl in entries {
+            let table = dl
+                .table
+                .as_deref()
+                .and_then(|n| Table::ALL.into_iter().find(|t| t.name() == n));
+            let Some(table) = table else {
+                report
+                    .not_replayed
+                    .add("objects (read them again from the bucket)", 1);
+                continue;
+            };
+            let batch = &mut batches[table.index()];
+            let pushed = if let Some(row) = &dl.row {
+                push_row(batch, table, row)
+            } else if let Some(rec) = dl.record_bytes() {
+                map_record(batch, table, &rec, &mut tally)
+            } else {
+                Err("no record".into())
+            };
+            if let Err(why) = pushed {
+                batch.rollback_row();
+                tracing::info!(key = %dl.key, %why, "not replayed");
+                let why = if table == Table::VpcFlow {
+                    "VPC lines (read their objects again from the bucket)"
+                } else {
+                    "entries that still cannot be mapped"
+                };
+                report.not_replayed.add(why, 1);
+                continue;
+            }
+            let size = batch.pending_row_bytes();
+            if size + 2 > max_request_bytes {
+                batch.rollback_row();
+                report
+                    .not_replayed
+                    .add("rows larger than --max-request-bytes", 1);
+                continue;
+            }
+            if !batch.fits(size, max_request_bytes) && !batch.is_empty() {
+                let full = batch.split_off_committed(Batch::new(table));
+                send(&mut sink, full)?;
+            }
+            batches[table.index()].commit_row_sized(size, None);
+            rows_in += 1;
+        }
+    }
+    for batch in batches {
+        if !batch.is_empty() {
+            send(&mut sink, batch)?;
+        }
+    }
+    sink.finish()?;
+    report.requests = counted.requests.load(Ordering::Relaxed);
+    for t in Table::ALL {
+        report.rows_sent[t.index()] = counted.rows[t.index()].load(Ordering::Relaxed);
+    }
+    let sent: u64 = report.rows_sent.iter().sum();
+    let rejected = stats.dead_letter_counts().total();
+    report.rejected = rejected;
+    if sent + rejected < rows_in {
+        return Err(SinkError::Config(format!(
+            "{} of {rows_in} rows were not delivered (the sink gave up on them); the dead-letter files are kept for another replay",
+            rows_in - sent - rejected
+        )));
+    }
+    // Everything was sent or dead-lettered again: mark the files.
+    for f in files {
+        let mut done = f.clone().into_os_string();
+        done.push(".replayed");
+        std::fs::rename(&f, &done).map_err(|source| SinkError::Io {
+            path: f.display().to_string(),
+            source,
+        })?;
+        report.files_done.push(f);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_come_back_as_they_were() {
+        let mut b = Batch::new(Table::VpcFlow);
+        push_row(
+            &mut b,
+            Table::VpcFlow,
+            r#"{"Version":2,"Action":"ACCEPT","TimeGenerated":"2026-11-24T00:00:00Z"}"#,
+        )
+        .unwrap();
+        b.commit_row(None);
+        let mut out = Vec::new();
+        b.encode_json(0..1, &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"[{"TimeGenerated":"2026-11-24T00:00:00Z","Version":2,"Action":"ACCEPT"}]"#
+        );
+        assert!(push_row(&mut b, Table::VpcFlow, r#"{"Nope":1}"#).is_err());
+        assert!(push_row(&mut b, Table::VpcFlow, r#"[1]"#).is_err());
+    }
+}
