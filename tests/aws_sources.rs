@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -19,18 +18,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::*;
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/aws");
-
 /// Flags every SQS run here uses: short polls, and a stop once the queue is drained.
 const SQS_FLAGS: &[&str] = &["--quiet", "--wait-seconds", "1"];
-
-fn copy_tree(from: &Path, to: &Path) {
-    for (key, path) in files_under(from) {
-        let dest = to.join(&key);
-        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(&path, &dest).expect("copy");
-    }
-}
 
 /// Copies the sample tree's `sample` to `tree/key`; returns its path.
 fn place(tree: &Path, key: &str, sample: &str) -> PathBuf {
@@ -81,34 +70,6 @@ fn big_vpc_object(path: &Path, lines: usize) {
     );
     gz.write_all(text.as_bytes()).expect("write");
     gz.finish().expect("finish");
-}
-
-/// Every row of `expected` is in `got` exactly `times` times, and nothing else is.
-fn assert_rows(got: &BTreeMap<String, usize>, expected: &BTreeMap<String, usize>, times: usize) {
-    let mut missing = Vec::new();
-    let mut wrong = Vec::new();
-    for (row, n) in expected {
-        match got.get(row) {
-            None => missing.push(row),
-            Some(g) if *g != n * times => wrong.push((row, *g, n * times)),
-            _ => {}
-        }
-    }
-    let extra: Vec<_> = got.keys().filter(|r| !expected.contains_key(*r)).collect();
-    assert!(
-        missing.is_empty() && wrong.is_empty() && extra.is_empty(),
-        "{} rows missing (first: {:?}), {} with a wrong count (first: {:?}), {} unexpected (first: {:?})",
-        missing.len(),
-        missing.first(),
-        wrong.len(),
-        wrong.first(),
-        extra.len(),
-        extra.first()
-    );
-}
-
-fn total(rows: &BTreeMap<String, usize>) -> usize {
-    rows.values().sum()
 }
 
 fn sqs_source(url: &str) -> String {
@@ -220,15 +181,6 @@ fn notifications_of_every_shape_deliver_exactly_the_expected_rows_and_empty_the_
     // The sample tree's truncated object and bad record, dead-lettered once per bucket.
     let dead = s["dead_letters"].as_object().expect("dead letters");
     assert!(!dead.is_empty(), "{s}");
-}
-
-/// The sample tree under `copies` different prefixes: distinct keys with known rows.
-fn prefixed_tree(work: &Path, copies: usize) -> PathBuf {
-    let tree = work.join("tree");
-    for i in 0..copies {
-        copy_tree(Path::new(SAMPLES), &tree.join(format!("p{i}")));
-    }
-    tree
 }
 
 #[test]

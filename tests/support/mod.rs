@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod emulator;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -269,7 +271,7 @@ pub fn logferry(args: &[&str]) -> Command {
 pub fn logferry_at(endpoint: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_logferry"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("LOGFERRY_") || k.starts_with("AWS_") {
+        if k.starts_with("LOGFERRY_") || k.starts_with("AWS_") || k.starts_with("AZURE_") {
             cmd.env_remove(k);
         }
     }
@@ -453,4 +455,57 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// The repository's own AWS-shaped sample tree (every log type, plus objects to skip and
+/// objects with faults).
+pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/aws");
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (key, path) in files_under(from) {
+        let dest = to.join(&key);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&path, &dest).expect("copy");
+    }
+}
+
+/// Every row of `expected` is in `got` exactly `times` times, and nothing else is.
+pub fn assert_rows(
+    got: &BTreeMap<String, usize>,
+    expected: &BTreeMap<String, usize>,
+    times: usize,
+) {
+    let mut missing = Vec::new();
+    let mut wrong = Vec::new();
+    for (row, n) in expected {
+        match got.get(row) {
+            None => missing.push(row),
+            Some(g) if *g != n * times => wrong.push((row, *g, n * times)),
+            _ => {}
+        }
+    }
+    let extra: Vec<_> = got.keys().filter(|r| !expected.contains_key(*r)).collect();
+    assert!(
+        missing.is_empty() && wrong.is_empty() && extra.is_empty(),
+        "{} rows missing (first: {:?}), {} with a wrong count (first: {:?}), {} unexpected (first: {:?})",
+        missing.len(),
+        missing.first(),
+        wrong.len(),
+        wrong.first(),
+        extra.len(),
+        extra.first()
+    );
+}
+
+pub fn total(rows: &BTreeMap<String, usize>) -> usize {
+    rows.values().sum()
+}
+
+/// The sample tree under `copies` different prefixes: distinct keys with known rows.
+pub fn prefixed_tree(work: &Path, copies: usize) -> PathBuf {
+    let tree = work.join("tree");
+    for i in 0..copies {
+        copy_tree(Path::new(SAMPLES), &tree.join(format!("p{i}")));
+    }
+    tree
 }
