@@ -9,6 +9,7 @@ pub mod ack;
 pub mod batch;
 pub mod bench;
 pub mod decode;
+pub mod emulator;
 pub mod frame;
 pub mod json;
 pub mod metrics;

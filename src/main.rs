@@ -50,6 +50,8 @@ enum Command {
     Bench(logferry::bench::BenchArgs),
     /// Print the data collection rule (ARM template) for the Sentinel tables; deploy/azure/dcr.json holds the same.
     Dcr(DcrArgs),
+    /// Run a strict local Azure Monitor Logs Ingestion API (and token endpoint) for tests and trials.
+    Emulator(logferry::emulator::EmulatorArgs),
 }
 
 #[derive(Args)]
@@ -179,6 +181,15 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Bench(args) => logferry::bench::run(&args).map_err(Failure::Runtime),
         Command::Dcr(args) => print_dcr(&args),
+        Command::Emulator(args) => logferry::emulator::run(args)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| {
+                if e.is::<logferry::emulator::ConfigError>() {
+                    Failure::Usage(UsageError(e))
+                } else {
+                    Failure::Runtime(e)
+                }
+            }),
     };
     match result {
         Ok(code) => code,
