@@ -10,6 +10,7 @@ pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod decode;
+pub mod emulator;
 pub mod frame;
 pub mod json;
 pub mod metrics;

@@ -55,6 +55,8 @@ enum Command {
     Dcr(DcrArgs),
     /// Send a dead-letter directory again once the cause is fixed: refused rows as they are, unmappable CloudTrail and GuardDuty records mapped again. Files done are renamed *.replayed.
     Replay(Box<ReplayArgs>),
+    /// Run a strict local Azure Monitor Logs Ingestion API (and token endpoint) for tests and trials.
+    Emulator(logferry::emulator::EmulatorArgs),
 }
 
 #[derive(Args)]
@@ -239,6 +241,15 @@ fn main() -> ExitCode {
         Command::Bench(args) => logferry::bench::run(&args).map_err(Failure::Runtime),
         Command::Dcr(args) => print_dcr(&args),
         Command::Replay(args) => replay(*args),
+        Command::Emulator(args) => logferry::emulator::run(args)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| {
+                if e.is::<logferry::emulator::ConfigError>() {
+                    Failure::Usage(UsageError(e))
+                } else {
+                    Failure::Runtime(e)
+                }
+            }),
     };
     match result {
         Ok(code) => code,
