@@ -134,7 +134,8 @@ pub fn apply(
             .iter()
             .map(|v| clap::builder::Str::from(v.clone()).into())
             .collect();
-        cmd = cmd.mut_arg(id, |a| a.default_values(values));
+        // A required option the file sets is no longer required on the command line.
+        cmd = cmd.mut_arg(id, |a| a.default_values(values).required(false));
     }
     Ok(cmd)
 }
