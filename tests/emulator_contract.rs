@@ -1053,3 +1053,27 @@ impl Emu {
         self.request("dcr-narrow", STREAM, token).body(body).send()
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn stops_cleanly_on_sigterm() {
+    let mut emu = Emu::start(&[]);
+    assert_eq!(emu.post(&emu.token(), "[]").status(), 204);
+    let status = Command::new("kill")
+        .args(["-TERM", &emu.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = emu.child.try_wait().expect("wait") {
+            assert_eq!(s.code(), Some(0), "{s:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
