@@ -236,8 +236,9 @@ async fn accept(
     stream: &super::dcr::Stream,
 ) -> Result<(), Option<ApiError>> {
     let h = &parts.headers;
-    let json = h
-        .get(CONTENT_TYPE)
+    let json = (h.get_all(CONTENT_TYPE).iter().count() == 1)
+        .then(|| h.get(CONTENT_TYPE))
+        .flatten()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));

@@ -60,19 +60,21 @@ pub struct EmulatorArgs {
     #[arg(
         long,
         env = "LOGFERRY_EMULATOR_LISTEN",
+        value_name = "ADDR",
         default_value = "127.0.0.1:8089"
     )]
     pub listen: SocketAddr,
     /// Data collection rule to serve, [IMMUTABLE_ID=]FILE: an ARM template (every Microsoft.Insights/dataCollectionRules resource) or one DCR resource JSON. The id is IMMUTABLE_ID, else the file's properties.immutableId, else dcr-<file stem>. Repeatable. Default: the shipped deploy/azure/dcr.json as `dcr-logferry-emulator`.
-    #[arg(long = "dcr", env = "LOGFERRY_EMULATOR_DCR")]
+    #[arg(long = "dcr", env = "LOGFERRY_EMULATOR_DCR", value_name = "[ID=]FILE")]
     pub dcrs: Vec<String>,
     /// Append accepted rows to DIR/<Table>.ndjson (one compact JSON object per line, as received). Default: counts only, in memory.
-    #[arg(long, env = "LOGFERRY_EMULATOR_STORE")]
+    #[arg(long, env = "LOGFERRY_EMULATOR_STORE", value_name = "DIR")]
     pub store: Option<PathBuf>,
     /// An application that may get tokens with client credentials, CLIENT_ID=SECRET (the secret is also the expected client_assertion for workload identity; JWTs are not verified). Repeatable.
     #[arg(
         long = "client",
         env = "LOGFERRY_EMULATOR_CLIENT",
+        value_name = "ID=SECRET",
         default_value = "logferry-emulator=emulator-secret"
     )]
     pub clients: Vec<String>,
@@ -80,19 +82,30 @@ pub struct EmulatorArgs {
     #[arg(
         long,
         env = "LOGFERRY_EMULATOR_MANAGED_IDENTITY",
+        value_name = "CLIENT_ID",
         default_value = "logferry-emulator-mi"
     )]
     pub managed_identity: String,
     /// Grant CLIENT_ID access to DCR_ID, CLIENT_ID=DCR_ID (Monitoring Metrics Publisher on that DCR). A principal with no --allow may use every DCR; one with entries only those (403 elsewhere). Repeatable.
-    #[arg(long = "allow", env = "LOGFERRY_EMULATOR_ALLOW")]
+    #[arg(
+        long = "allow",
+        env = "LOGFERRY_EMULATOR_ALLOW",
+        value_name = "CLIENT_ID=DCR_ID"
+    )]
     pub allow: Vec<String>,
     /// Lifetime of issued tokens in seconds (expires_in).
-    #[arg(long, env = "LOGFERRY_EMULATOR_TOKEN_LIFETIME", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "LOGFERRY_EMULATOR_TOKEN_LIFETIME",
+        value_name = "SECS",
+        default_value_t = 3600
+    )]
     pub token_lifetime: u64,
     /// Largest request body as sent (compressed), in bytes; 413 above. The API's limit is 1 MB.
     #[arg(
         long,
         env = "LOGFERRY_EMULATOR_MAX_BODY_BYTES",
+        value_name = "BYTES",
         default_value_t = 1_048_576
     )]
     pub max_body_bytes: usize,
@@ -100,6 +113,7 @@ pub struct EmulatorArgs {
     #[arg(
         long,
         env = "LOGFERRY_EMULATOR_MAX_RAW_BYTES",
+        value_name = "BYTES",
         default_value_t = 1_048_576
     )]
     pub max_raw_bytes: usize,
@@ -107,6 +121,7 @@ pub struct EmulatorArgs {
     #[arg(
         long,
         env = "LOGFERRY_EMULATOR_REQUESTS_PER_MINUTE",
+        value_name = "N",
         default_value_t = 12_000
     )]
     pub requests_per_minute: u64,
@@ -114,11 +129,12 @@ pub struct EmulatorArgs {
     #[arg(
         long,
         env = "LOGFERRY_EMULATOR_BYTES_PER_MINUTE",
+        value_name = "BYTES",
         default_value_t = 2_000_000_000
     )]
     pub bytes_per_minute: u64,
-    /// Inject a fault into ingestion requests, [DCR_ID/]KIND=VALUE: latency=MS or latency=MIN-MAX, 500=P, 503=P, 429=P (probability 0..1), reset=P (close the connection without an answer), storm=SECS (every request 429 for SECS seconds from the first one). Repeatable; replaceable at run time with POST /emulator/faults.
-    #[arg(long = "fault", env = "LOGFERRY_EMULATOR_FAULT")]
+    /// Inject a fault into ingestion requests, [DCR_ID/]KIND=VALUE: latency=MS or latency=MIN-MAX, 500=P, 503=P, 429=P (probability 0..1), reset=P (close the connection without an answer), storm=SECS (every request 429 for SECS seconds from the first one). With DCR_ID/ only requests to that DCR. Faults act after the token, DCR and access checks. Repeatable; replaceable at run time with POST /emulator/faults.
+    #[arg(long = "fault", env = "LOGFERRY_EMULATOR_FAULT", value_name = "SPEC")]
     pub faults: Vec<String>,
 }
 
