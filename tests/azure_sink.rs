@@ -558,6 +558,16 @@ fn a_wrong_configuration_stops_with_the_fix() {
         2,
         "plain http",
     );
+    // The example configuration is made of known keys only.
+    let o = logferry_at(NO_AWS, &["--help"])
+        .arg("--config")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/azure/logferry.toml"
+        ))
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", text(&o));
     // A config file with a typo names the key.
     let config = work.join("typo.toml");
     std::fs::write(&config, "[azure]\nendpont = \"https://x\"\n").expect("write");
