@@ -393,6 +393,37 @@ fn a_row_of_a_wrong_type_is_dead_lettered_alone_and_replayed_after_the_fix() {
     assert_rows(&emu.rows(), &expected, 1);
 }
 
+#[test]
+fn a_dcr_that_refuses_every_row_stops_the_run_instead_of_dead_lettering_everything() {
+    let work = scratch("az-all-400");
+    let tree = guardduty_tree(&work, 150, 0);
+    // Id declared int: no GuardDuty row can match.
+    let mut dcr: Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped_dcr()).expect("dcr")).expect("json");
+    for c in dcr["resources"][0]["properties"]["streamDeclarations"]["Custom-LogferryAWSGuardDuty"]
+        ["columns"]
+        .as_array_mut()
+        .expect("columns")
+    {
+        if c["name"] == "Id" {
+            c["type"] = "int".into();
+        }
+    }
+    let wrong = work.join("wrong-dcr.json");
+    std::fs::write(&wrong, dcr.to_string()).expect("write dcr");
+    let emu = Emulator::start(
+        &work.join("store"),
+        &["--dcr", &format!("dcr-wrong={}", wrong.display())],
+    );
+    let mut cmd = dir_run(&emu, &tree, &["dcr-wrong"], &[]);
+    cmd.arg("--dead-letters").arg(work.join("dead"));
+    let o = run_to_end(cmd, Duration::from_secs(60));
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("deploy deploy/azure/dcr.json"), "{t}");
+    assert!(emu.rows().is_empty());
+}
+
 /// Rows accepted per DCR id, from the emulator's counts.
 fn rows_by_dcr(emu: &Emulator) -> BTreeMap<String, u64> {
     emu.counts()["dcrs"]

@@ -13,7 +13,9 @@
 //! - 204: settled.
 //! - 413: split the rows in halves and send each (the batch keeps rows, so no re-parsing).
 //! - 400: bisect the same way until the refused rows are alone; those are dead-lettered with
-//!   the service's error body, every other row is sent.
+//!   the service's error body, every other row is sent. When the first 100 rows of a table
+//!   isolated this way were all refused and none was ever accepted, the DCR does not match the
+//!   rows at all (an old DCR, a wrong stream): that is a configuration error, not 100 bad rows.
 //! - 429: the target pauses for `Retry-After` and its concurrency halves; the request takes
 //!   the next free slot, on another DCR of the table if there is one.
 //! - 5xx, timeouts, connection errors: retry with exponential backoff and jitter (`backon`),
@@ -23,6 +25,10 @@
 //! - 403, 404, other 4xx, a token endpoint refusing the credentials: stop the run with a
 //!   configuration error naming the DCR and the fix. Retrying cannot help, and deleting
 //!   nothing while an operator fixes the role assignment is what "no lost data" needs.
+//!
+//! A run that aborts (a failure elsewhere, or the SQS source's shutdown deadline) ends the
+//! deliveries still waiting for a slot or an answer: their requests fail and their messages
+//! come back.
 //!
 //! Splitting re-encodes and re-compresses rows, which is CPU work: it runs on the blocking
 //! pool, never on the I/O threads.
@@ -86,6 +92,8 @@ pub struct SinkStats {
     /// Call latency by DCR and stream.
     pub latency: LatencyFamily,
     pub rows_accepted: [std::sync::atomic::AtomicU64; 3],
+    /// Rows refused one by one (400 after bisecting), by table.
+    pub refused: [std::sync::atomic::AtomicU64; 3],
     pub splits: std::sync::atomic::AtomicU64,
     pub retries: std::sync::atomic::AtomicU64,
     pub token_refreshes: std::sync::atomic::AtomicU64,
@@ -103,6 +111,7 @@ impl Default for SinkStats {
             calls: Mutex::default(),
             latency: Family::new_with_constructor(latency_histogram),
             rows_accepted: Default::default(),
+            refused: Default::default(),
             splits: Default::default(),
             retries: Default::default(),
             token_refreshes: Default::default(),
@@ -239,7 +248,12 @@ impl AzureSink {
                     ))
                 })
                 .collect();
-            if !targets.is_empty() {
+            if targets.is_empty() {
+                tracing::warn!(
+                    table = %table,
+                    "no DCR target for this table: an object of it will stop the run"
+                );
+            } else {
                 max_outstanding += (targets.len() as f64 * settings.concurrency.max) as u32;
                 groups[table.index()] = Some(Group::new(targets));
             }
@@ -268,11 +282,21 @@ impl AzureSink {
     }
 
     /// Gets a token now, so wrong credentials fail the start instead of the first request.
+    /// A token endpoint that cannot be reached now is not a configuration error: deliveries
+    /// retry it.
     pub fn check_credentials(&self) -> Result<(), SinkError> {
         let shared = self.shared.clone();
-        self.rt
+        match self
+            .rt
             .block_on(async move { shared.auth.token().await.map(drop) })
-            .map_err(|e| SinkError::Config(auth_fix(&e)))
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cannot get an Azure token yet; deliveries will retry");
+                Ok(())
+            }
+            Err(e) => Err(SinkError::Config(auth_fix(&e))),
+        }
     }
 
     fn fatal(&self) -> Option<String> {
@@ -331,6 +355,11 @@ impl Sink for AzureSink {
         }
     }
 }
+
+/// A table whose first this many rows, each sent alone, were all refused while none was ever
+/// accepted has a DCR that does not match the rows: stop rather than dead-letter everything
+/// one request per row.
+const REFUSED_BEFORE_STOP: u64 = 100;
 
 /// One part of a request on its way: a range of the batch's rows and its body.
 struct Part {
@@ -408,12 +437,19 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
             }
             Err(e) => return Err(stop_for(shared, auth_fix(&e))),
         };
-        let slot = group.acquire().await;
+        // Waiting for a slot (a paused DCR) and the call itself end early when the run aborts
+        // (a failure, or the shutdown deadline): the request is then given up.
+        let slot = tokio::select! {
+            slot = group.acquire() => slot,
+            () = aborted(&shared.abort) => return Err(Stop::GiveUp),
+        };
         let target = slot.target.clone();
         let id = request_id();
         let sent = Instant::now();
-        let (reply, status) =
-            client::post(&shared.http, &target, &token, part.body.clone(), &id).await;
+        let (reply, status) = tokio::select! {
+            r = client::post(&shared.http, &target, &token, part.body.clone(), &id) => r,
+            () = aborted(&shared.abort) => return Err(Stop::GiveUp),
+        };
         let rtt = sent.elapsed();
         let label = status.map_or_else(|| "error".to_string(), |s| s.to_string());
         shared.sink_stats.call(&target, &label, rtt.as_secs_f64());
@@ -427,7 +463,10 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                 return Ok(Sent::Done);
             }
             Reply::Throttled(retry_after, detail) => {
-                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                // A zero or missing Retry-After must not turn into a tight loop.
+                let wait = retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_millis(100));
                 tracing::debug!(dcr = %target.dcr, request_id = %id, ?wait, %detail, "429: throttled");
                 target.limiter.throttled(wait);
                 Stats::add(&shared.sink_stats.retries, 1);
@@ -473,6 +512,19 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
             Reply::BadRequest(detail) => {
                 drop(slot);
                 if part.rows.len() == 1 {
+                    let refused = shared.sink_stats.refused[req.table.index()]
+                        .fetch_add(1, Ordering::Relaxed)
+                        + 1;
+                    let accepted = Stats::get(&shared.sink_stats.rows_accepted[req.table.index()]);
+                    if refused >= REFUSED_BEFORE_STOP && accepted == 0 {
+                        return Err(stop_for(
+                            shared,
+                            format!(
+                                "DCR {} stream {} refused each of the first {refused} rows of {} it was sent one by one and accepted none (request id {id}): {detail}. The DCR does not match this logferry's rows: deploy deploy/azure/dcr.json of this version (logferry dcr)",
+                                target.dcr, target.stream, req.table
+                            ),
+                        ));
+                    }
                     tracing::warn!(dcr = %target.dcr, request_id = %id, error = %detail, "400: a row was refused; dead-lettered");
                     dead_letter_row(shared, req, part.rows.start, "azure_400", &detail, &id)?;
                     return Ok(Sent::Done);
@@ -495,6 +547,13 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                 ));
             }
         }
+    }
+}
+
+/// Resolves once `abort` is set (checked every 100 ms).
+async fn aborted(abort: &AtomicBool) {
+    while !abort.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
