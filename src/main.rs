@@ -76,6 +76,9 @@ struct ReplayArgs {
     /// gzip level of request bodies, 0-9.
     #[arg(long, env = "LOGFERRY_GZIP_LEVEL", default_value_t = 1)]
     gzip_level: u32,
+    /// Also replay unfinished `*.ndjson.zst.partial` files, which a killed run leaves (up to where they were cut). Never while a run is writing to the directory.
+    #[arg(long)]
+    include_partial: bool,
     #[command(flatten)]
     azure: AzureArgs,
 }
@@ -209,8 +212,21 @@ struct UsageError(anyhow::Error);
 fn parse() -> Result<Cli, UsageError> {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut cmd = Cli::command();
-    if let Some(path) = logferry::config::config_path(&argv) {
-        let settings = usage(logferry::config::read(&path))?;
+    // Only run and replay read a config file (LOGFERRY_CONFIG must not break `logferry dcr`).
+    let sub = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .find(|a| cmd.find_subcommand(a.as_ref()).is_some());
+    let reads_config = matches!(sub.as_deref(), Some("run" | "replay"));
+    if let Some(path) = logferry::config::config_path(&argv).filter(|_| reads_config) {
+        let mut settings = usage(logferry::config::read(&path))?;
+        // The one global option is set on the top-level command.
+        if let Some(pos) = settings.iter().position(|s| s.long == "log-format") {
+            let s = settings.remove(pos);
+            let v = s.values.first().cloned().unwrap_or_default();
+            cmd = cmd.mut_arg("log_format", |a| a.default_value(v));
+        }
         for (name, lenient) in [("run", false), ("replay", true)] {
             let sub = cmd
                 .find_subcommand(name)
@@ -305,9 +321,13 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, Failure> {
     let result = logferry::replay::replay(
         &args.dead_letters,
         sink,
-        args.max_request_bytes,
-        args.gzip_level,
+        &logferry::replay::ReplaySettings {
+            max_request_bytes: args.max_request_bytes,
+            gzip_level: args.gzip_level,
+            include_partial: args.include_partial,
+        },
         &stats,
+        &dead,
     );
     let closed = dead.close();
     rt.shutdown_timeout(Duration::from_secs(1));

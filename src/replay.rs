@@ -9,28 +9,37 @@
 //!   without its object's header) hold no rows to send: they are counted and listed, and the
 //!   fix is to read the object again from the bucket (`--source s3:BUCKET/PREFIX`).
 //!
-//! Rows go through the same batching, encoding and sink as a run, with no tickets to settle.
-//! A file whose every entry was handled is renamed `*.replayed`, so running replay twice
-//! does not send twice; rows refused again are dead-lettered under `DIR/replay-rejects/`.
+//! Rows go through the same batching, encoding and sink as a run; each request holds a ticket,
+//! so a request the sink gives up on is known. Only when every request was settled are the
+//! files renamed `*.replayed` (running replay twice does not send twice); rows refused again,
+//! and every entry replay cannot send, are written to `DIR/replay-rejects/` first, so nothing
+//! is dropped with the rename. Files a killed run left unfinished (`*.partial`) are read with
+//! `--include-partial`, up to where they were cut.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::ack::{AckListener, Outcome, Ticket};
 use crate::batch::Batch;
 use crate::frame::Check;
-use crate::sink::dead_letter;
+use crate::sink::dead_letter::{self, DeadLetter, DeadLetters};
 use crate::sink::{Request, Settle, Settler, Sink, SinkError};
 use crate::stats::{Counters, Stats, Tally};
 use crate::table::Table;
 
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Rows in settled requests, by table (accepted, or refused again and dead-lettered).
     pub rows_sent: [u64; 3],
     pub requests: u64,
     /// Rows the sink refused again (dead-lettered under the replay's own directory).
     pub rejected: u64,
+    /// Of the settled rows, those refused again (the rest were accepted).
+    pub rows_refused_again: u64,
+    /// Files that ended early (a killed writer); their letters before the cut were replayed.
+    pub cut_files: Vec<PathBuf>,
     /// Entries that were not sent, by why.
     pub not_replayed: Counters,
     pub files_done: Vec<PathBuf>,
@@ -47,6 +56,16 @@ impl std::fmt::Display for Report {
                     self.rows_sent[t.index()]
                 )?;
             }
+        }
+        if self.rows_refused_again > 0 {
+            writeln!(
+                f,
+                "of which {} were refused again (dead-lettered again)",
+                self.rows_refused_again
+            )?;
+        }
+        for c in &self.cut_files {
+            writeln!(f, "cut short:    {} (replayed up to the cut)", c.display())?;
         }
         writeln!(f, "requests:     {}", self.requests)?;
         if self.rejected > 0 {
@@ -76,6 +95,7 @@ impl Settle for Counted {
     fn accepted(&self, req: Request) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.rows[req.table.index()].fetch_add(req.batch.rows() as u64, Ordering::Relaxed);
+        req.tickets.into_iter().for_each(Ticket::release);
     }
 }
 
@@ -114,57 +134,100 @@ fn map_record(
     r.map_err(|e| e.to_string())
 }
 
-/// Replays every dead letter under `dir` into `sink`, `max_request_bytes` of JSON per request.
-/// `stats` is the sink's: the rows it dead-lettered again are counted there.
+/// Counts whether every request ended settled: a request the sink gave up on drops its ticket
+/// unreleased.
+struct Outcomes {
+    failed: AtomicU64,
+}
+
+impl AckListener for Outcomes {
+    fn object_done(&self, key: &str, outcome: Outcome) {
+        if outcome == Outcome::Failed {
+            tracing::warn!(file = key, "a replayed request was not delivered");
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What replay reads and where what it cannot send goes.
+pub struct ReplaySettings {
+    pub max_request_bytes: usize,
+    pub gzip_level: u32,
+    /// Also read `.partial` files (left by a killed run; never while a run writes there).
+    pub include_partial: bool,
+}
+
+/// Replays every dead letter under `dir` into `sink`. `stats` is the sink's: the rows it
+/// refuses again are counted there, and written to `rejects` with the entries replay cannot
+/// send, so renaming a file `*.replayed` never loses one.
 pub fn replay(
     dir: &Path,
     mut sink: Box<dyn Sink>,
-    max_request_bytes: usize,
-    gzip_level: u32,
+    settings: &ReplaySettings,
     stats: &Stats,
+    rejects: &DeadLetters,
 ) -> Result<Report, SinkError> {
     let io = |source| SinkError::Io {
         path: dir.display().to_string(),
         source,
     };
-    let files = dead_letter::files(dir).map_err(io)?;
+    let files = dead_letter::files(dir, settings.include_partial).map_err(io)?;
     let counted = Arc::new(Counted {
         requests: AtomicU64::new(0),
         rows: Default::default(),
+    });
+    let outcomes = Arc::new(Outcomes {
+        failed: AtomicU64::new(0),
     });
     let settler: Settler = counted.clone();
     let mut report = Report::default();
     let mut batches: Vec<Batch> = Table::ALL.iter().map(|&t| Batch::new(t)).collect();
     let mut tally = Tally::default();
-    let mut rows_in = 0u64;
-    let send = |sink: &mut Box<dyn Sink>, batch: Batch| -> Result<(), SinkError> {
+    let mut cut_files = Vec::new();
+    let send = |sink: &mut Box<dyn Sink>, batch: Batch, file: &Path| -> Result<(), SinkError> {
         let mut json = Vec::new();
         batch.encode_json(0..batch.rows(), &mut json);
         let mut body = Vec::new();
-        crate::pipeline::mapper::gzip_into(&json, gzip_level, &mut body);
+        crate::pipeline::mapper::gzip_into(&json, settings.gzip_level, &mut body);
+        let origin = file.display().to_string();
+        let listener: Arc<dyn AckListener> = outcomes.clone();
         sink.send(
             Request {
                 table: batch.table(),
                 raw_bytes: json.len(),
                 body,
                 batch,
-                tickets: Vec::new(),
+                tickets: vec![Ticket::new(&origin, listener)],
                 handed: None,
+                origin: Some(origin),
             },
             &settler,
         )
     };
+    let keep = |dl: &DeadLetter, why: &str, report: &mut Report| -> Result<(), SinkError> {
+        report.not_replayed.add(why, 1);
+        rejects.write(dl).map_err(|source| SinkError::Io {
+            path: rejects.dir().display().to_string(),
+            source,
+        })
+    };
     for file in &files {
-        let entries = dead_letter::read_file(file).map_err(io)?;
+        let (entries, cut) = dead_letter::read_file_lenient(file).map_err(io)?;
+        if let Some(e) = cut {
+            tracing::warn!(file = %file.display(), error = %e, letters = entries.len(), "the file ends early (its writer was killed?): replaying the letters before the cut");
+            cut_files.push(file.clone());
+        }
         for dl in entries {
             let table = dl
                 .table
                 .as_deref()
                 .and_then(|n| Table::ALL.into_iter().find(|t| t.name() == n));
             let Some(table) = table else {
-                report
-                    .not_replayed
-                    .add("objects (read them again from the bucket)", 1);
+                keep(
+                    &dl,
+                    "objects (read them again from the bucket)",
+                    &mut report,
+                )?;
                 continue;
             };
             let batch = &mut batches[table.index()];
@@ -178,50 +241,52 @@ pub fn replay(
             if let Err(why) = pushed {
                 batch.rollback_row();
                 tracing::info!(key = %dl.key, %why, "not replayed");
-                let why = if table == Table::VpcFlow {
+                let why = if table == Table::VpcFlow && dl.row.is_none() {
                     "VPC lines (read their objects again from the bucket)"
                 } else {
                     "entries that still cannot be mapped"
                 };
-                report.not_replayed.add(why, 1);
+                keep(&dl, why, &mut report)?;
                 continue;
             }
             let size = batch.pending_row_bytes();
-            if size + 2 > max_request_bytes {
+            if size + 2 > settings.max_request_bytes {
                 batch.rollback_row();
-                report
-                    .not_replayed
-                    .add("rows larger than --max-request-bytes", 1);
+                keep(&dl, "rows larger than --max-request-bytes", &mut report)?;
                 continue;
             }
-            if !batch.fits(size, max_request_bytes) && !batch.is_empty() {
+            if !batch.fits(size, settings.max_request_bytes) && !batch.is_empty() {
                 let full = batch.split_off_committed(Batch::new(table));
-                send(&mut sink, full)?;
+                send(&mut sink, full, file)?;
             }
             batches[table.index()].commit_row_sized(size, None);
-            rows_in += 1;
         }
-    }
-    for batch in batches {
-        if !batch.is_empty() {
-            send(&mut sink, batch)?;
+        // Send what this file left in the batches, so a request never mixes files.
+        for b in &mut batches {
+            if !b.is_empty() {
+                let full = std::mem::replace(b, Batch::new(b.table()));
+                send(&mut sink, full, file)?;
+            }
         }
     }
     sink.finish()?;
     report.requests = counted.requests.load(Ordering::Relaxed);
+    report.rejected = stats.dead_letter_counts().total();
+    let mut settled = 0;
     for t in Table::ALL {
         report.rows_sent[t.index()] = counted.rows[t.index()].load(Ordering::Relaxed);
+        settled += report.rows_sent[t.index()];
     }
-    let sent: u64 = report.rows_sent.iter().sum();
-    let rejected = stats.dead_letter_counts().total();
-    report.rejected = rejected;
-    if sent + rejected < rows_in {
+    // A settled request's rows were accepted or refused again (and dead-lettered): the sent
+    // ones are the difference. Per table, refusals are not split; the total is exact.
+    report.rows_refused_again = report.rejected.min(settled);
+    let failed = outcomes.failed.load(Ordering::Relaxed);
+    if failed > 0 {
         return Err(SinkError::Config(format!(
-            "{} of {rows_in} rows were not delivered (the sink gave up on them); the dead-letter files are kept for another replay",
-            rows_in - sent - rejected
+            "{failed} requests were not delivered (the sink gave up on them); the dead-letter files are kept for another replay"
         )));
     }
-    // Everything was sent or dead-lettered again: mark the files.
+    // Everything was sent, or is kept in the rejects directory: mark the files.
     for f in files {
         let mut done = f.clone().into_os_string();
         done.push(".replayed");
@@ -231,6 +296,7 @@ pub fn replay(
         })?;
         report.files_done.push(f);
     }
+    report.cut_files = cut_files;
     Ok(report)
 }
 

@@ -359,9 +359,7 @@ fn a_row_of_a_wrong_type_is_dead_lettered_alone_and_replayed_after_the_fix() {
         dl.detail
     );
 
-    // The DCR fixed (the shipped one under the same id): replay sends the row, once.
-    let emu = Emulator::start(&store, &["--dcr", &format!("dcr-narrow={}", shipped_dcr())]);
-    let replay = |expect_rows: u64| {
+    let replay_cmd = |emu: &Emulator, extra: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_logferry"));
         for (k, _) in std::env::vars() {
             if k.starts_with("LOGFERRY_") || k.starts_with("AZURE_") {
@@ -372,8 +370,41 @@ fn a_row_of_a_wrong_type_is_dead_lettered_alone_and_replayed_after_the_fix() {
             .arg("--dead-letters")
             .arg(&dead)
             .args(&emu.sink_args(&["dcr-narrow"])[..])
+            .args(extra)
             .env("LOGFERRY_AZURE_CLIENT_SECRET", CLIENT_SECRET);
-        let o = run_to_end(cmd, Duration::from_secs(60));
+        cmd
+    };
+    // Azure down (503 to everything) and a short retry budget: the replay fails and keeps
+    // its file for the next one.
+    {
+        let emu = Emulator::start(
+            &work.join("store-down"),
+            &[
+                "--dcr",
+                &format!("dcr-narrow={}", shipped_dcr()),
+                "--fault",
+                "503=1.0",
+            ],
+        );
+        let o = run_to_end(
+            replay_cmd(&emu, &["--azure-retry-for", "2"]),
+            Duration::from_secs(60),
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("were not delivered"), "{}", text(&o));
+        assert_eq!(
+            logferry::sink::dead_letter::read_dir(&dead)
+                .expect("dead letters")
+                .len(),
+            1,
+            "the file is kept"
+        );
+    }
+
+    // The DCR fixed (the shipped one under the same id): replay sends the row, once.
+    let emu = Emulator::start(&store, &["--dcr", &format!("dcr-narrow={}", shipped_dcr())]);
+    let replay = |expect_rows: u64| {
+        let o = run_to_end(replay_cmd(&emu, &[]), Duration::from_secs(60));
         eprintln!("{}", text(&o));
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -588,6 +619,26 @@ fn a_wrong_configuration_stops_with_the_fix() {
         dir_run(&emu, &tree, &[DCR, "vpcflow=dcr-x@http://example.com"], &[]),
         2,
         "plain http",
+    );
+    // Something at the endpoint that redirects (a proxy's login page): never counted as
+    // delivered, the run stops.
+    let fake = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let fake_url = format!("http://{}", fake.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in fake.incoming() {
+            let Ok(mut stream) = stream else { break };
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/login\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    fails(
+        dir_run(&emu, &tree, &[&format!("{DCR}@{fake_url}")], &[]),
+        1,
+        "expected 204",
     );
     // The example configuration is made of known keys only.
     let o = logferry_at(NO_AWS, &["--help"])

@@ -74,6 +74,7 @@ pub struct EmulatorArgs {
     #[arg(
         long = "client",
         env = "LOGFERRY_EMULATOR_CLIENT",
+        hide_env_values = true,
         value_name = "ID=SECRET",
         default_value = "logferry-emulator=emulator-secret"
     )]

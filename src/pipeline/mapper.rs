@@ -270,6 +270,7 @@ impl Mapper {
             batch,
             tickets,
             handed: None,
+            origin: None,
         });
     }
 

@@ -590,6 +590,17 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
     }
 }
 
+/// Sets the run's abort flag when dropped by a panic.
+struct AbortOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for AbortOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Counts a request the sink accepted and gives its buffers back to the pools.
 struct Settled {
     stats: Arc<Stats>,
@@ -658,6 +669,9 @@ pub fn run(
             pools: shared.pools.clone(),
         });
         let sink_thread = s.spawn(move || {
+            // A panic in the sink must stop the run, not leave the workers mapping objects
+            // that can never be delivered.
+            let _abort_on_panic = AbortOnPanic(&shared_ref.abort);
             let mut failed = false;
             let sink_rx_len = sink_rx.clone();
             for mut req in sink_rx {

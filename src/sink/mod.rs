@@ -27,6 +27,8 @@ pub struct Request {
     pub tickets: Vec<Ticket>,
     /// When the sink got it (for the sink latency histogram).
     pub handed: Option<std::time::Instant>,
+    /// Where rows without tickets came from (a replayed dead-letter file), for dead letters.
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

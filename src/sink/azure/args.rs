@@ -88,9 +88,10 @@ fn env_nonempty(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// Refuses plain HTTP except to a loopback address (the emulator) and to the link-local
-/// instance metadata service, which only speaks HTTP.
-pub fn check_url(what: &str, url: &str) -> anyhow::Result<()> {
+/// Refuses plain HTTP except to a loopback address (the emulator) and, with `imds`, to the
+/// link-local instance metadata service, which only speaks HTTP (never for the ingestion
+/// endpoint or the authority: a bearer token or a secret would travel in clear).
+pub fn check_url(what: &str, url: &str, imds: bool) -> anyhow::Result<()> {
     let parsed =
         reqwest::Url::parse(url).with_context(|| format!("{what}: '{url}' is not a URL"))?;
     match parsed.scheme() {
@@ -102,7 +103,7 @@ pub fn check_url(what: &str, url: &str) -> anyhow::Result<()> {
                     .trim_matches(|c| c == '[' || c == ']')
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback());
-            if loopback || host == "169.254.169.254" {
+            if loopback || (imds && host == "169.254.169.254") {
                 Ok(())
             } else {
                 bail!("{what}: '{url}' is plain http; use https:// (plain http is allowed only to a loopback address)")
@@ -202,7 +203,7 @@ impl AzureArgs {
                     name("endpoint")
                 ),
             };
-            check_url(&name("endpoint"), &endpoint)?;
+            check_url(&name("endpoint"), &endpoint, false)?;
             for t in tables {
                 let spec = TargetSpec {
                     table: t,
@@ -282,7 +283,7 @@ impl AzureArgs {
         };
         Ok(match kind {
             "client-secret" => {
-                check_url(&name("authority"), &authority)?;
+                check_url(&name("authority"), &authority, false)?;
                 Credential::ClientSecret {
                     tenant_id: need(tenant, "tenant-id", "AZURE_TENANT_ID")?,
                     client_id: need(client, "client-id", "AZURE_CLIENT_ID")?,
@@ -296,7 +297,7 @@ impl AzureArgs {
                 }
             }
             "workload-identity" => {
-                check_url(&name("authority"), &authority)?;
+                check_url(&name("authority"), &authority, false)?;
                 Credential::WorkloadIdentity {
                     tenant_id: need(tenant, "tenant-id", "AZURE_TENANT_ID")?,
                     client_id: need(client, "client-id", "AZURE_CLIENT_ID")?,
@@ -310,7 +311,11 @@ impl AzureArgs {
                 }
             }
             _ => {
-                check_url(&name("identity-endpoint"), &self.azure_identity_endpoint)?;
+                check_url(
+                    &name("identity-endpoint"),
+                    &self.azure_identity_endpoint,
+                    true,
+                )?;
                 Credential::ManagedIdentity {
                     endpoint: self.azure_identity_endpoint.clone(),
                     client_id: client,

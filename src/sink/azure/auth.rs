@@ -189,7 +189,19 @@ impl TokenProvider {
         if let Some(t) = self.cached() {
             return Ok(t);
         }
-        let (token, lifetime) = self.fetch().await?;
+        let (token, lifetime) = match self.fetch().await {
+            Ok(t) => t,
+            Err(e) => {
+                // Refreshing early leaves time to fail: a token that has not expired yet is
+                // still good, so use it and try again on the next call.
+                let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(c) = cache.as_ref().filter(|c| Instant::now() < c.expires_at) {
+                    tracing::warn!(error = %e, "cannot refresh the Azure token; the current one is still valid");
+                    return Ok(c.token.clone());
+                }
+                return Err(e);
+            }
+        };
         let token: Arc<str> = token.into();
         let now = Instant::now();
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
@@ -287,7 +299,12 @@ impl TokenProvider {
             .bytes()
             .await
             .map_err(|e| unavailable(error_chain(&e)))?;
-        if status == 429 || status >= 500 {
+        // 429 and 5xx are transient anywhere; the instance metadata service also answers 404
+        // while it is updating and 410 for up to 70 s after a start, both to be retried
+        // (Microsoft's "How to use managed identities on a VM to acquire an access token").
+        let imds = matches!(self.credential, Credential::ManagedIdentity { .. });
+        if status == 429 || status == 408 || status >= 500 || (imds && matches!(status, 404 | 410))
+        {
             return Err(unavailable(format!(
                 "HTTP {status}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(500)])
@@ -307,7 +324,9 @@ impl TokenProvider {
             status,
             detail: format!("the reply is not a token: {e}"),
         })?;
-        let secs = reply.expires_in.secs().unwrap_or(300).max(1);
+        // A day at most: a larger value would be a bug on the other side (and an Instant
+        // overflow here).
+        let secs = reply.expires_in.secs().unwrap_or(300).clamp(1, 86_400);
         Ok((reply.access_token, Duration::from_secs(secs)))
     }
 }

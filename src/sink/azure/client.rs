@@ -7,6 +7,7 @@
 //! The answer is sorted into what the caller must do (§6.5): done, split, wait, bisect,
 //! refresh the token, retry, or stop for the operator.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +27,10 @@ pub struct Target {
     /// The full ingestion URL.
     pub url: String,
     pub limiter: Limiter,
+    /// Rows this target accepted, and rows it refused one by one (400 after bisecting): a
+    /// target that refuses every row does not match them (see the sink's stop rule).
+    pub rows_accepted: AtomicU64,
+    pub rows_refused: AtomicU64,
 }
 
 impl Target {
@@ -41,6 +46,8 @@ impl Target {
             stream: stream.to_string(),
             url,
             limiter,
+            rows_accepted: AtomicU64::new(0),
+            rows_refused: AtomicU64::new(0),
         }
     }
 }
@@ -54,7 +61,7 @@ impl HasLimiter for Target {
 /// What an answer means for the request.
 #[derive(Debug)]
 pub enum Reply {
-    /// 204 (any 2xx): every row accepted.
+    /// 204: every row accepted.
     Accepted,
     /// 413: the body is over the call limit; split it.
     TooLarge(String),
@@ -64,7 +71,7 @@ pub enum Reply {
     BadRequest(String),
     /// 401: the token is not (or no longer) good.
     Unauthorized(String),
-    /// 403, 404 and other 4xx: configuration (role assignment, DCR id, stream name); stop.
+    /// 403, 404, other 4xx, and any answer but 204 in 2xx/3xx: configuration (role assignment, DCR id, stream name); stop.
     Refused(u16, String),
     /// 408, 5xx, timeouts, connection errors: retry with backoff.
     Transient(String),
@@ -105,7 +112,7 @@ pub async fn post(
     // The body of a failure is the service's explanation: keep (the start of) it.
     let text = match resp.bytes().await {
         Ok(b) => String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned(),
-        Err(e) if (200..300).contains(&status) => {
+        Err(e) if status == 204 => {
             // The rows were accepted; a broken empty body does not change that.
             tracing::debug!(error = %error_chain(&e), "reading a 2xx body");
             String::new()
@@ -117,7 +124,13 @@ pub async fn post(
         _ => text,
     };
     let reply = match status {
-        200..=299 => Reply::Accepted,
+        204 => Reply::Accepted,
+        // The API answers 204 and nothing else on success; a 200 or a redirect comes from
+        // something else at that address (a proxy, a login page): never count it as delivered.
+        200..=399 => Reply::Refused(
+            status,
+            format!("expected 204 from the Logs Ingestion API, got {status} (is the endpoint the DCR's logsIngestion endpoint, reached without a redirecting proxy?): {detail}"),
+        ),
         413 => Reply::TooLarge(detail),
         429 => Reply::Throttled(retry_after, detail),
         400 => Reply::BadRequest(detail),

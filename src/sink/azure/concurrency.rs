@@ -87,8 +87,18 @@ impl Limiter {
         self.lock().paused_until.filter(|&p| p > now)
     }
 
-    fn take(&self) {
-        self.lock().in_flight += 1;
+    /// Takes a slot if there is still room (checked again under the same lock, so two
+    /// callers that both saw room cannot both exceed the limit).
+    fn try_take(&self, now: Instant) -> bool {
+        let mut s = self.lock();
+        if s.paused_until.is_some_and(|p| now < p) {
+            return false;
+        }
+        if (s.in_flight as f64) + 1.0 > s.limit.floor().max(1.0) {
+            return false;
+        }
+        s.in_flight += 1;
+        true
     }
 
     fn release(&self) {
@@ -183,23 +193,26 @@ impl<T: HasLimiter> Group<T> {
         &self.targets
     }
 
-    /// The target with the most free room now, if any; ties go round-robin.
+    /// A slot on the target with the most free room now, if any; ties go round-robin. The
+    /// room is read without holding every lock, so the chosen target may fill meanwhile: then
+    /// the next best is tried.
     fn try_pick(&self) -> Option<Arc<T>> {
         let now = Instant::now();
         let n = self.targets.len();
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut best: Option<(f64, &Arc<T>)> = None;
-        for i in 0..n {
-            let t = &self.targets[(start + i) % n];
-            if let Some(room) = t.limiter().room(now) {
-                if best.is_none_or(|(r, _)| room > r) {
-                    best = Some((room, t));
-                }
-            }
-        }
-        let t = best?.1.clone();
-        t.limiter().take();
-        Some(t)
+        let mut ranked: Vec<(f64, usize)> = (0..n)
+            .filter_map(|i| {
+                let idx = (start + i) % n;
+                self.targets[idx].limiter().room(now).map(|r| (r, idx))
+            })
+            .collect();
+        // Stable: equal rooms keep the round-robin order.
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranked
+            .into_iter()
+            .map(|(_, idx)| &self.targets[idx])
+            .find(|t| t.limiter().try_take(now))
+            .cloned()
     }
 
     /// Waits for a slot on some target.
@@ -271,6 +284,29 @@ mod tests {
             l.succeeded(Duration::from_millis(200));
         }
         assert!(l.limit() < before, "{} !< {before}", l.limit());
+    }
+
+    #[test]
+    fn slots_never_exceed_the_limit_under_contention() {
+        let g = Arc::new(Group::new(vec![Arc::new(T(Limiter::new(Bounds {
+            initial: 3.0,
+            max: 3.0,
+        })))]));
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        if g.try_pick().is_some() {
+                            taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        // Nothing was released: exactly the limit was handed out.
+        assert_eq!(taken.into_inner(), 3);
+        assert_eq!(g.targets()[0].0.in_flight(), 3);
     }
 
     #[tokio::test(flavor = "current_thread")]

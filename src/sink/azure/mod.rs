@@ -92,8 +92,6 @@ pub struct SinkStats {
     /// Call latency by DCR and stream.
     pub latency: LatencyFamily,
     pub rows_accepted: [std::sync::atomic::AtomicU64; 3],
-    /// Rows refused one by one (400 after bisecting), by table.
-    pub refused: [std::sync::atomic::AtomicU64; 3],
     pub splits: std::sync::atomic::AtomicU64,
     pub retries: std::sync::atomic::AtomicU64,
     pub token_refreshes: std::sync::atomic::AtomicU64,
@@ -111,7 +109,6 @@ impl Default for SinkStats {
             calls: Mutex::default(),
             latency: Family::new_with_constructor(latency_histogram),
             rows_accepted: Default::default(),
-            refused: Default::default(),
             splits: Default::default(),
             retries: Default::default(),
             token_refreshes: Default::default(),
@@ -228,6 +225,8 @@ impl AzureSink {
             .timeout(settings.timeout)
             .connect_timeout(Duration::from_secs(10).min(settings.timeout))
             .pool_idle_timeout(Duration::from_secs(60))
+            // A redirected POST becomes a GET without a body: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("logferry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SinkError::Config(format!("cannot build the HTTP client: {e}")))?;
@@ -428,15 +427,6 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
         if shared.abort.load(Ordering::Relaxed) {
             return Err(Stop::GiveUp);
         }
-        let token = match shared.auth.token().await {
-            Ok(t) => t,
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, "cannot get an Azure token; retrying");
-                wait_retry(shared, &mut backoff, started).await?;
-                continue;
-            }
-            Err(e) => return Err(stop_for(shared, auth_fix(&e))),
-        };
         // Waiting for a slot (a paused DCR) and the call itself end early when the run aborts
         // (a failure, or the shutdown deadline): the request is then given up.
         let slot = tokio::select! {
@@ -444,6 +434,17 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
             () = aborted(&shared.abort) => return Err(Stop::GiveUp),
         };
         let target = slot.target.clone();
+        // The token is taken after the wait for a slot, which can outlast it.
+        let token = match shared.auth.token().await {
+            Ok(t) => t,
+            Err(e) if e.is_transient() => {
+                drop(slot);
+                tracing::warn!(error = %e, "cannot get an Azure token; retrying");
+                wait_retry(shared, &mut backoff, started).await?;
+                continue;
+            }
+            Err(e) => return Err(stop_for(shared, auth_fix(&e))),
+        };
         let id = request_id();
         let sent = Instant::now();
         let (reply, status) = tokio::select! {
@@ -456,6 +457,9 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
         match reply {
             Reply::Accepted => {
                 target.limiter.succeeded(rtt);
+                target
+                    .rows_accepted
+                    .fetch_add(part.rows.len() as u64, Ordering::Relaxed);
                 Stats::add(
                     &shared.sink_stats.rows_accepted[req.table.index()],
                     part.rows.len() as u64,
@@ -504,7 +508,8 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                 drop(slot);
                 tracing::info!(dcr = %target.dcr, request_id = %id, rows = part.rows.len(), bytes = part.body.len(), %detail, "413: splitting the request");
                 if part.rows.len() == 1 {
-                    dead_letter_row(shared, req, part.rows.start, "azure_413", &detail, &id)?;
+                    dead_letter_row(shared, req, part.rows.start, "azure_413", &detail, &id)
+                        .await?;
                     return Ok(Sent::Done);
                 }
                 return split(shared, req, part.rows).await.map(Sent::Split);
@@ -512,10 +517,8 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
             Reply::BadRequest(detail) => {
                 drop(slot);
                 if part.rows.len() == 1 {
-                    let refused = shared.sink_stats.refused[req.table.index()]
-                        .fetch_add(1, Ordering::Relaxed)
-                        + 1;
-                    let accepted = Stats::get(&shared.sink_stats.rows_accepted[req.table.index()]);
+                    let refused = target.rows_refused.fetch_add(1, Ordering::Relaxed) + 1;
+                    let accepted = target.rows_accepted.load(Ordering::Relaxed);
                     if refused >= REFUSED_BEFORE_STOP && accepted == 0 {
                         return Err(stop_for(
                             shared,
@@ -526,7 +529,8 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                         ));
                     }
                     tracing::warn!(dcr = %target.dcr, request_id = %id, error = %detail, "400: a row was refused; dead-lettered");
-                    dead_letter_row(shared, req, part.rows.start, "azure_400", &detail, &id)?;
+                    dead_letter_row(shared, req, part.rows.start, "azure_400", &detail, &id)
+                        .await?;
                     return Ok(Sent::Done);
                 }
                 tracing::info!(dcr = %target.dcr, request_id = %id, rows = part.rows.len(), error = %detail, "400: bisecting the request to find the refused rows");
@@ -626,11 +630,13 @@ pub fn encode(batch: &Batch, rows: Range<usize>, level: u32) -> Vec<u8> {
     body
 }
 
-fn dead_letter_row(
-    shared: &Shared,
-    req: &Request,
+/// Writes one refused row to the dead-letter store (a file write: on the blocking pool, not on
+/// the I/O threads).
+async fn dead_letter_row(
+    shared: &Arc<Shared>,
+    req: &Arc<Request>,
     row: usize,
-    reason: &str,
+    reason: &'static str,
     detail: &str,
     request_id: &str,
 ) -> Result<(), Stop> {
@@ -641,6 +647,7 @@ fn dead_letter_row(
     }
     let objects: Vec<&str> = req.tickets.iter().map(|t| t.key()).collect();
     let key = match objects.as_slice() {
+        [] => req.origin.clone().unwrap_or_default(),
         [one] => one.to_string(),
         many => format!("one of {} objects: {}", many.len(), many.join(", ")),
     };
@@ -651,7 +658,11 @@ fn dead_letter_row(
     );
     dl.table = Some(req.table.name().to_string());
     dl.row = Some(String::from_utf8_lossy(&json).into_owned());
-    if let Err(e) = shared.dead.write(&dl) {
+    let store = shared.dead.clone();
+    let written = tokio::task::spawn_blocking(move || store.write(&dl))
+        .await
+        .map_err(|_| Stop::GiveUp)?;
+    if let Err(e) = written {
         tracing::error!(error = %e, "cannot write a dead letter; the request fails");
         shared.stats.failure("dead_letter_write");
         return Err(Stop::GiveUp);
