@@ -109,22 +109,45 @@ pub struct LineState {
 }
 
 impl LineState {
-    /// Splits on runs of ASCII whitespace (the AWS docs contain a double space).
+    /// Splits on runs of ASCII whitespace (the AWS docs contain a double space), eight bytes
+    /// at a time: a word's whitespace bytes are found with exact SWAR arithmetic (no byte
+    /// loop, no branch per byte), and only the token boundaries are visited. A byte loop
+    /// mispredicted at every boundary and was half of this mapper's time in `perf annotate`.
     fn tokenize(&mut self, line: &[u8]) {
         self.tokens.clear();
         let n = line.len();
+        let mut prev_ws = true;
+        let mut start = 0usize;
         let mut i = 0;
         while i < n {
-            while i < n && IS_WS[line[i] as usize] {
-                i += 1;
+            let word = match line.get(i..i + 8) {
+                Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+                None => {
+                    // The tail, padded with spaces: a token running to the end ends at `n`.
+                    let mut buf = [b' '; 8];
+                    buf[..n - i].copy_from_slice(&line[i..]);
+                    u64::from_le_bytes(buf)
+                }
+            };
+            let ws = ws_bytes(word);
+            // Byte k's high bit in `before` is whether byte k-1 was whitespace.
+            let before = (ws << 8) | if prev_ws { HIGH & 0xff } else { 0 };
+            let mut edges = ws ^ before;
+            while edges != 0 {
+                let bit = edges.trailing_zeros();
+                edges &= edges - 1;
+                let pos = i + (bit / 8) as usize;
+                if ws & (1 << bit) == 0 {
+                    start = pos;
+                } else {
+                    self.tokens.push((start as u32, pos as u32));
+                }
             }
-            let start = i;
-            while i < n && !IS_WS[line[i] as usize] {
-                i += 1;
-            }
-            if i > start {
-                self.tokens.push((start as u32, i as u32));
-            }
+            prev_ws = ws >> 63 != 0;
+            i += 8;
+        }
+        if !prev_ws {
+            self.tokens.push((start as u32, n as u32));
         }
     }
 
@@ -188,17 +211,26 @@ fn parse_int(tok: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-/// ASCII whitespace, as a table: the tokenizer's only per-byte test.
-static IS_WS: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b' ' as usize] = true;
-    t[b'\t' as usize] = true;
-    t[b'\r' as usize] = true;
-    t[b'\n' as usize] = true;
-    t[0x0b] = true;
-    t[0x0c] = true;
-    t
-};
+const LOW: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = LOW * 0x80;
+const LOW7: u64 = LOW * 0x7f;
+
+/// 0x80 in each byte of `v` that is zero, exactly (no carry crosses a byte).
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
+/// 0x80 in each byte of `x` that is ASCII whitespace: space, or tab to carriage return
+/// (0x09-0x0d).
+#[inline]
+fn ws_bytes(x: u64) -> u64 {
+    let space = zero_bytes(x ^ (LOW * b' ' as u64));
+    let low = x & LOW7;
+    let at_least_9 = (low + LOW * (0x80 - 9)) & HIGH;
+    let above_13 = (low + LOW * (0x80 - 14)) & HIGH;
+    space | (at_least_9 & !above_13 & !x & HIGH)
+}
 
 pub fn map(
     line: &[u8],
@@ -283,4 +315,60 @@ pub fn map(
         return Err(RecordError::NoFields);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tokenizer_tests {
+    use super::*;
+
+    /// The byte loop the word tokenizer replaced: the reference.
+    fn reference(line: &[u8]) -> Vec<(u32, u32)> {
+        let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < line.len() {
+            while i < line.len() && ws(line[i]) {
+                i += 1;
+            }
+            let start = i;
+            while i < line.len() && !ws(line[i]) {
+                i += 1;
+            }
+            if i > start {
+                out.push((start as u32, i as u32));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn word_tokenizer_equals_the_byte_loop() {
+        let mut state = LineState::default();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for b in 0..=255u8 {
+            for line in [vec![b], vec![b'a', b, b'b'], vec![b; 9]] {
+                state.tokenize(&line);
+                assert_eq!(state.tokens, reference(&line), "{line:?}");
+            }
+        }
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|_| match next() % 6 {
+                    0 => b' ',
+                    1 => [b'\t', b'\n', 0x0b, 0x0c, b'\r', 0x08, 0x0e, 0x1f][(next() % 8) as usize],
+                    2 => (next() & 0xff) as u8,
+                    _ => b'a' + (next() % 26) as u8,
+                })
+                .collect();
+            state.tokenize(&line);
+            assert_eq!(state.tokens, reference(&line), "{line:?}");
+        }
+    }
 }
