@@ -264,14 +264,37 @@ def json_cursor() -> None:
         write(t, name, data)
 
 
+def emulator_rows() -> None:
+    # The first byte picks the stream of the shipped DCR (sorted by name):
+    # 0 Custom-LogferryAWSCloudTrail, 1 Custom-LogferryAWSGuardDuty, 2 Custom-LogferryAWSVPCFlow.
+    t = "emulator_rows"
+    ct, gd, vpc = b"\x00", b"\x01", b"\x02"
+    write(t, "ct_ok.json", ct + b'[{"TimeGenerated":"2026-11-24T12:00:00Z","EventName":"GetObject","ReadOnly":true}]')
+    write(t, "ct_wrong_bool.json", ct + b'[{"ReadOnly":"true"}]')
+    write(t, "ct_unknown_column.json", ct + b'[{"Nope":1}]')
+    write(t, "gd_dynamic.json", gd + b'[{"Severity":5,"ResourceDetails":{"a":[1,2,{"b":null}]},"Title":"t"}]')
+    write(t, "gd_int_range.json", gd + b'[{"Severity":2147483648}]')
+    write(t, "vpc_ok.json", vpc + b'[{"Version":2,"Bytes":9007199254740993,"SrcPort":443,"Action":"ACCEPT","End":"2026-11-24T12:01:00Z"}]')
+    write(t, "vpc_bad_datetime.json", vpc + b'[{"End":"2026-11-24"}]')
+    write(t, "not_array.json", vpc + b'{"Version":2}')
+    write(t, "not_objects.json", vpc + b'[1,"a",null]')
+    write(t, "empty_array.json", vpc + b'[]')
+    write(t, "nulls.json", vpc + b'[{"Version":null,"Action":null}]')
+    write(t, "bad_utf8.json", vpc + b'[{"Action":"\xff"}]')
+    write(t, "escapes.json", ct + b'[{"EventName":"a\\u0000\\"b\\ud83d\\ude00"}]')
+
+
 def main() -> None:
-    if os.path.isdir(CORPUS):
-        shutil.rmtree(CORPUS)
+    # Only the corpora written here are replaced (notification's seeds are kept as they are).
+    for target in ("cloudtrail", "guardduty", "vpcflow", "decode", "json_cursor", "emulator_rows"):
+        if os.path.isdir(os.path.join(CORPUS, target)):
+            shutil.rmtree(os.path.join(CORPUS, target))
     cloudtrail()
     guardduty()
     vpcflow()
     decode()
     json_cursor()
+    emulator_rows()
     for target in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, target))
         size = sum(os.path.getsize(os.path.join(CORPUS, target, f)) for f in files)

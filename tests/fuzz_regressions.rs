@@ -16,8 +16,8 @@ use std::io::Write;
 use std::path::Path;
 
 use invariants::{
-    check_decode, check_gzipped, check_json, check_mapped, check_mapped_with, check_object,
-    check_padded, map_checked, KEY,
+    check_decode, check_emulator_rows, check_gzipped, check_json, check_mapped, check_mapped_with,
+    check_object, check_padded, map_checked, KEY,
 };
 use logferry::frame::Limits;
 use logferry::json::{Cursor, ErrorKind, MAX_DEPTH};
@@ -292,6 +292,7 @@ fn seed_corpora_pass_the_invariants() {
         ("vpcflow", |d| check_object(Table::VpcFlow, d)),
         ("decode", check_decode),
         ("json_cursor", check_json),
+        ("emulator_rows", check_emulator_rows),
     ] {
         let dir = root.join(target);
         let mut files: Vec<_> = std::fs::read_dir(&dir)

@@ -696,3 +696,42 @@ pub fn check_json(data: &[u8]) {
         }
     }
 }
+
+/// The emulator's body check (`logferry::emulator::validate::rows`: an HTTP body from anyone,
+/// after gzip decoding) on a stream of the shipped DCR chosen by the first byte. It never
+/// panics, and what it accepts is exactly one NDJSON line per row, each an object whose every
+/// key is a declared column of the stream with a value of the declared type.
+pub fn check_emulator_rows(data: &[u8]) {
+    use logferry::emulator::{dcr, validate};
+    use std::sync::OnceLock;
+    static DCRS: OnceLock<Vec<dcr::Dcr>> = OnceLock::new();
+    let dcrs = DCRS.get_or_init(|| {
+        dcr::parse(logferry::emulator::SHIPPED_DCR, true, "dcr-fuzz")
+            .expect("the shipped DCR loads")
+    });
+    let streams: Vec<(&String, &dcr::Stream)> =
+        dcrs.iter().flat_map(|d| d.streams.iter()).collect();
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let (name, stream) = streams[sel as usize % streams.len()];
+    let Ok(rows) = validate::rows(body, name, stream) else {
+        return;
+    };
+    let text = std::str::from_utf8(&rows.ndjson).expect("stored rows are UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, rows.count, "one line per row");
+    for line in lines {
+        let Value::Object(row) = serde_json::from_str::<Value>(line).expect("a stored row is JSON")
+        else {
+            panic!("a stored row is not an object: {line}");
+        };
+        for (k, v) in &row {
+            let ty = stream
+                .columns
+                .get(k)
+                .unwrap_or_else(|| panic!("{k} is not a column of {name}"));
+            assert!(validate::fits(*ty, v), "{k}={v} does not fit {}", ty.name());
+        }
+    }
+}
