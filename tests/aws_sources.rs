@@ -233,15 +233,7 @@ fn a_run_killed_midway_and_restarted_delivers_every_row_at_least_once() {
     assert_eq!(m.counts(&url), (0, 0));
 
     let got = rows(&out);
-    let missing: Vec<_> = expected.keys().filter(|r| !got.contains_key(*r)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} rows lost: {:?}",
-        missing.len(),
-        missing.first()
-    );
-    let extra: Vec<_> = got.keys().filter(|r| !expected.contains_key(*r)).collect();
-    assert!(extra.is_empty(), "unexpected rows: {:?}", extra.first());
+    assert_rows_at_least_once(&got, &expected);
     // Repeats come only from messages in flight at the kill: at most the in-flight limit
     // plus one receive's worth of objects, each of at most the largest object's rows.
     let duplicates = total(&got) - total(&expected);

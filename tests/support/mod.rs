@@ -497,6 +497,22 @@ pub fn assert_rows(
     );
 }
 
+/// Every row of `expected` is in `got` (repeats allowed: at least once), and nothing else is.
+pub fn assert_rows_at_least_once(
+    got: &BTreeMap<String, usize>,
+    expected: &BTreeMap<String, usize>,
+) {
+    let missing: Vec<_> = expected.keys().filter(|r| !got.contains_key(*r)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} rows lost: {:?}",
+        missing.len(),
+        missing.first()
+    );
+    let extra: Vec<_> = got.keys().filter(|r| !expected.contains_key(*r)).collect();
+    assert!(extra.is_empty(), "unexpected rows: {:?}", extra.first());
+}
+
 pub fn total(rows: &BTreeMap<String, usize>) -> usize {
     rows.values().sum()
 }
