@@ -73,8 +73,9 @@ pub enum Reply {
     Unauthorized(String),
     /// 403, 404, other 4xx, and any answer but 204 in 2xx/3xx: configuration (role assignment, DCR id, stream name); stop.
     Refused(u16, String),
-    /// 408, 5xx, timeouts, connection errors: retry with backoff.
-    Transient(String),
+    /// 408, 5xx, timeouts, connection errors: retry with backoff (at least `Retry-After`
+    /// when the answer gave one).
+    Transient(Option<Duration>, String),
 }
 
 /// Sends `body` to `target`; returns the reply and the HTTP status (if one came back).
@@ -96,7 +97,7 @@ pub async fn post(
         .await;
     let resp = match sent {
         Ok(r) => r,
-        Err(e) => return (Reply::Transient(error_chain(&e)), None),
+        Err(e) => return (Reply::Transient(None, error_chain(&e)), None),
     };
     let status = resp.status().as_u16();
     let retry_after = resp
@@ -117,7 +118,10 @@ pub async fn post(
             tracing::debug!(error = %error_chain(&e), "reading a 2xx body");
             String::new()
         }
-        Err(e) => return (Reply::Transient(error_chain(&e)), Some(status)),
+        Err(e) if status == 429 => {
+            return (Reply::Throttled(retry_after, error_chain(&e)), Some(status))
+        }
+        Err(e) => return (Reply::Transient(retry_after, error_chain(&e)), Some(status)),
     };
     let detail = match code {
         Some(c) if !text.contains(&c) => format!("{c}: {text}"),
@@ -135,7 +139,7 @@ pub async fn post(
         429 => Reply::Throttled(retry_after, detail),
         400 => Reply::BadRequest(detail),
         401 => Reply::Unauthorized(detail),
-        408 | 500..=599 => Reply::Transient(format!("HTTP {status}: {detail}")),
+        408 | 500..=599 => Reply::Transient(retry_after, format!("HTTP {status}: {detail}")),
         _ => Reply::Refused(status, detail),
     };
     (reply, Some(status))

@@ -440,7 +440,7 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
             Err(e) if e.is_transient() => {
                 drop(slot);
                 tracing::warn!(error = %e, "cannot get an Azure token; retrying");
-                wait_retry(shared, &mut backoff, started).await?;
+                wait_retry(shared, &mut backoff, None, started).await?;
                 continue;
             }
             Err(e) => return Err(stop_for(shared, auth_fix(&e))),
@@ -481,12 +481,12 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                     return Err(Stop::GiveUp);
                 }
             }
-            Reply::Transient(detail) => {
+            Reply::Transient(retry_after, detail) => {
                 target.limiter.failed();
                 drop(slot);
                 tracing::warn!(dcr = %target.dcr, stream = %target.stream, request_id = %id, error = %detail, "Logs Ingestion call failed; retrying");
                 Stats::add(&shared.sink_stats.retries, 1);
-                wait_retry(shared, &mut backoff, started).await?;
+                wait_retry(shared, &mut backoff, retry_after, started).await?;
             }
             Reply::Unauthorized(detail) => {
                 drop(slot);
@@ -561,13 +561,17 @@ async fn aborted(abort: &AtomicBool) {
     }
 }
 
-/// Sleeps the next backoff delay, unless the retry budget is spent or the run is aborting.
+/// Sleeps the next backoff delay (or the server's `Retry-After`, if longer), unless the retry budget is spent or the run is aborting.
 async fn wait_retry(
     shared: &Shared,
     backoff: &mut impl Iterator<Item = Duration>,
+    at_least: Option<Duration>,
     started: Instant,
 ) -> Result<(), Stop> {
-    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+    let delay = backoff
+        .next()
+        .unwrap_or(Duration::from_secs(30))
+        .max(at_least.unwrap_or_default());
     if started.elapsed() + delay > shared.retry_for {
         tracing::warn!(
             "a request failed for longer than the retry budget; giving it up (its objects will be read again)"
