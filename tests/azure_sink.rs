@@ -649,3 +649,73 @@ fn a_wrong_configuration_stops_with_the_fix() {
     cmd.arg("--config").arg(&config);
     fails(cmd, 2, "azure.endpont");
 }
+
+#[test]
+fn sigterm_during_a_429_storm_exits_within_the_deadline_and_returns_the_messages() {
+    let m = moto();
+    let work = scratch("az-sigterm");
+    let tree = prefixed_tree(&work, 2);
+    let expected = dir_rows(&tree, &work.join("dir-out"));
+    let bucket = "az-sigterm";
+    m.create_bucket(bucket);
+    let (url, arn, _) = m.create_queue("az-sigterm-queue", 120, None);
+    m.notify(bucket, &arn, "direct");
+    m.put_tree(bucket, "", &tree);
+    // Every call is answered 429 (Retry-After 1) for a minute: nothing can be delivered.
+    let emu = Emulator::start(&work.join("store"), &["--fault", "storm=60"]);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = logferry(&["--quiet", "--wait-seconds", "1"]);
+    cmd.args(["--source", &format!("sqs:{url}"), "--shutdown-timeout", "2"])
+        .args(emu.sink_args(&[DCR]))
+        .args(["--metrics", &addr, "--linger-ms", "100"])
+        .arg("--dead-letters")
+        .arg(work.join("dead"))
+        .env("LOGFERRY_AZURE_CLIENT_SECRET", CLIENT_SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("start logferry");
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            emu.counts()["requests"]["429"].as_u64().unwrap_or(0) > 0
+        }),
+        "no request reached the emulator"
+    );
+    let (code, metrics) = http_get(port, "/metrics");
+    assert_eq!(code, 200);
+    for name in [
+        "logferry_azure_calls_total",
+        "logferry_azure_call_seconds_bucket",
+        "logferry_azure_concurrency_limit",
+    ] {
+        assert!(metrics.contains(name), "no {name} in:\n{metrics}");
+    }
+    assert!(metrics.contains("status=\"429\""), "{metrics}");
+
+    signal(&child, "TERM");
+    let asked = std::time::Instant::now();
+    let o = wait_output(child, Duration::from_secs(60));
+    let took = asked.elapsed();
+    eprintln!("{}", text(&o));
+    // Deadline 2 s, a poll in progress (1 s), the 100 ms abort check, slack for the machine.
+    assert!(took < Duration::from_secs(8), "exit took {took:?}");
+    let (_, in_flight) = m.counts(&url);
+    assert_eq!(in_flight, 0, "messages still held after exit");
+    assert!(
+        emu.rows().is_empty(),
+        "nothing was accepted during the storm"
+    );
+
+    // Once the storm is over, a second run delivers everything and empties the queue.
+    emu.set_faults(&[]);
+    let mut second = logferry(&["--quiet", "--wait-seconds", "1"]);
+    second
+        .args(["--source", &format!("sqs:{url}"), "--stop-when-idle", "3"])
+        .args(emu.sink_args(&[DCR]))
+        .arg("--dead-letters")
+        .arg(work.join("dead"))
+        .env("LOGFERRY_AZURE_CLIENT_SECRET", CLIENT_SECRET);
+    ok(second);
+    assert_eq!(m.counts(&url), (0, 0));
+    assert_rows(&emu.rows(), &expected, 1);
+}
