@@ -471,7 +471,7 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                 let wait = retry_after
                     .unwrap_or(Duration::from_secs(1))
                     .max(Duration::from_millis(100));
-                tracing::debug!(dcr = %target.dcr, request_id = %id, ?wait, %detail, "429: throttled");
+                tracing::info!(dcr = %target.dcr, request_id = %id, ?wait, %detail, "429: throttled; waiting Retry-After");
                 target.limiter.throttled(wait);
                 Stats::add(&shared.sink_stats.retries, 1);
                 drop(slot);
