@@ -114,8 +114,14 @@ pub struct TokenProvider {
     scope: String,
     http: reqwest::Client,
     cache: Mutex<Option<Cached>>,
-    refresh: tokio::sync::Mutex<()>,
+    /// Held by the one caller that refreshes; also remembers the last transient failure, so
+    /// the callers queued behind a failed refresh share its answer instead of each asking
+    /// the endpoint again (an outage would otherwise get one call per waiting request).
+    refresh: tokio::sync::Mutex<Option<(Instant, String, String)>>,
 }
+
+/// How long a transient token failure is shared with the callers that wait for it.
+const SHARE_FAILURE: Duration = Duration::from_secs(1);
 
 /// What the token endpoints answer. IMDS sends `expires_in` as a string, Entra ID as a number.
 #[derive(Deserialize)]
@@ -152,7 +158,7 @@ impl TokenProvider {
             scope,
             http,
             cache: Mutex::new(None),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -172,7 +178,7 @@ impl TokenProvider {
         if let Some(t) = self.cached() {
             return Ok(t);
         }
-        let _one = match self.refresh.try_lock() {
+        let mut one = match self.refresh.try_lock() {
             Ok(g) => g,
             Err(_) => {
                 {
@@ -189,7 +195,25 @@ impl TokenProvider {
         if let Some(t) = self.cached() {
             return Ok(t);
         }
-        let (token, lifetime) = match self.fetch().await {
+        let fetched = match one.as_ref() {
+            Some((when, url, detail)) if when.elapsed() < SHARE_FAILURE => {
+                Err(AuthError::Unavailable {
+                    url: url.clone(),
+                    detail: detail.clone(),
+                })
+            }
+            _ => {
+                let r = self.fetch().await;
+                *one = match &r {
+                    Err(AuthError::Unavailable { url, detail }) => {
+                        Some((Instant::now(), url.clone(), detail.clone()))
+                    }
+                    _ => None,
+                };
+                r
+            }
+        };
+        let (token, lifetime) = match fetched {
             Ok(t) => t,
             Err(e) => {
                 // Refreshing early leaves time to fail: a token that has not expired yet is
@@ -387,6 +411,48 @@ mod tests {
             refresh_margin(Duration::from_secs(10)),
             Duration::from_secs(2)
         );
+    }
+
+    /// An unreachable endpoint is asked once for all the callers waiting on the refresh, not
+    /// once each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_waiting_on_a_failed_refresh_share_its_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { break };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        let p = Arc::new(TokenProvider::new(
+            Credential::ManagedIdentity {
+                endpoint: format!("http://{addr}/metadata/identity/oauth2/token"),
+                client_id: None,
+            },
+            "https://monitor.azure.com//.default".into(),
+            reqwest::Client::new(),
+        ));
+        let waiters: Vec<_> = (0..16)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { p.token().await })
+            })
+            .collect();
+        for w in waiters {
+            let e = w.await.unwrap().unwrap_err();
+            assert!(e.is_transient(), "{e}");
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
