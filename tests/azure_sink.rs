@@ -719,3 +719,64 @@ fn sigterm_during_a_429_storm_exits_within_the_deadline_and_returns_the_messages
     assert_eq!(m.counts(&url), (0, 0));
     assert_rows(&emu.rows(), &expected, 1);
 }
+
+/// The strict emulator accepts every row logferry makes of the edge-case fixtures and of
+/// values past the 64 KB field limit (which logferry cuts first): no mapped value breaks the
+/// documented contract, and the rows are exactly the dir sink's.
+#[test]
+fn edge_cases_and_oversized_values_pass_the_strict_emulator() {
+    let work = scratch("az-edge");
+    let tree = work.join("tree");
+    copy_tree(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/edge")),
+        &tree,
+    );
+    let big = "é".repeat(50_000); // 100,000 bytes of UTF-8
+    let record = serde_json::json!({
+        "eventVersion": "1.09", "eventTime": "2026-11-24T12:00:00Z",
+        "eventSource": "s3.amazonaws.com", "eventName": "PutObject",
+        "awsRegion": "eu-west-1", "userAgent": big,
+        "requestParameters": {"bucketName": "b", "key": big},
+        "eventID": "7f1c0ad4-7a36-4c9a-a5c0-6b0e1e2d9a01", "recipientAccountId": "123456789012"
+    });
+    std::fs::write(
+        tree.join("cloudtrail/oversized.json"),
+        serde_json::json!({ "Records": [record] }).to_string(),
+    )
+    .expect("write");
+    let routes = [
+        "--route",
+        "cloudtrail/=cloudtrail",
+        "--route",
+        "guardduty/=guardduty",
+        "--route",
+        "vpcflow/=vpcflow",
+    ];
+    let oracle_out = work.join("dir-out");
+    let o = Command::new(env!("CARGO_BIN_EXE_logferry"))
+        .env("RUST_LOG", "warn")
+        .args(["run", "--quiet", "--source"])
+        .arg(format!("dir:{}", tree.display()))
+        .arg("--sink")
+        .arg(format!("dir:{}", oracle_out.display()))
+        .args(routes)
+        .output()
+        .expect("run");
+    assert!(o.status.code().is_some(), "{}", text(&o));
+    let expected = rows(&oracle_out);
+    assert!(
+        expected.keys().any(|r| r.contains(&"é".repeat(1000))),
+        "the oversized record was mapped"
+    );
+    let emu = Emulator::start(&work.join("store"), &[]);
+    let summary_path = work.join("summary.json");
+    let mut cmd = dir_run(&emu, &tree, &[DCR], &routes);
+    cmd.arg("--dead-letters")
+        .arg(work.join("dead"))
+        .arg("--summary-json")
+        .arg(&summary_path);
+    let o = run_to_end(cmd, Duration::from_secs(120));
+    let s = summary(&summary_path);
+    assert_eq!(calls_with(&s, "400"), 0, "{s}\n{}", text(&o));
+    assert_rows(&emu.rows(), &expected, 1);
+}

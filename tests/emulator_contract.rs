@@ -622,6 +622,13 @@ fn bad_request_names_row_column_and_declared_type() {
     ]);
     assert_eq!(emu.post(&token, edge.to_string()).status(), 204);
     assert_eq!(emu.counts()["rows"]["Narrow_CL"], 3);
+    // "Fields longer than 64 KB are truncated": 65,536 bytes pass, one more is refused (a
+    // three-byte character counts three).
+    let at_limit = json!([{"Name": "x".repeat(65_536)}]).to_string();
+    assert_eq!(emu.post(&token, at_limit).status(), 204);
+    let over = json!([{"Name": "fine"}, {"Name": "€".repeat(21_846)}]).to_string();
+    let m = expect_error(emu.post(&token, over), 400, "InvalidPayload");
+    assert!(m.contains("Row 1") && m.contains("64 KB"), "{m}");
 }
 
 #[test]

@@ -18,8 +18,12 @@
 //!   `boolean`: `true` or `false`; `datetime`: a string in RFC 3339 or ISO 8601 form with an
 //!   offset (`2024-05-01T12:00:00Z`, `...+02:00`, fractions allowed); `dynamic`: anything.
 //!
-//! Not enforced: the 64 KB field limit (Azure truncates longer values; the emulator stores
-//! them as received) and duplicate keys in one object (the last one is checked).
+//! - a string value (of any column type) is at most 65,536 bytes of UTF-8: "Fields longer than
+//!   64 KB are truncated" (Azure Monitor service limits), so a longer one would be stored
+//!   cut; the emulator refuses it (the sender should cut it where it chooses and count it).
+//!
+//! Not enforced: the limit on the serialised size of a `dynamic` value (the documents do not
+//! say how it is measured), and duplicate keys in one object (the last one is checked).
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -30,6 +34,9 @@ use super::dcr::{ColumnType, Stream};
 use super::error::ApiError;
 
 const CODE: &str = "InvalidPayload";
+
+/// "Fields longer than 64 KB are truncated" (Azure Monitor service limits, Logs Ingestion API).
+const FIELD_LIMIT: usize = 65_536;
 
 /// The accepted rows, as NDJSON ready to store.
 #[derive(Debug)]
@@ -89,6 +96,19 @@ pub fn rows(body: &[u8], stream_name: &str, stream: &Stream) -> Result<Rows, Api
                     ),
                 ));
             };
+            if let Value::String(text) = value {
+                if text.len() > FIELD_LIMIT {
+                    return Err(ApiError::bad_request(
+                        CODE,
+                        format!(
+                            "Row {i}: the value of column '{column}' is {} bytes; fields longer \
+                             than 64 KB ({FIELD_LIMIT} bytes) are truncated (strict mode: \
+                             refused instead).",
+                            text.len()
+                        ),
+                    ));
+                }
+            }
             if !fits(ty, value) {
                 return Err(ApiError::bad_request(
                     CODE,
