@@ -215,10 +215,31 @@ impl Batch {
         self.opened = None;
     }
 
+    /// Sizes the buffers of this (empty) batch for as many rows and value bytes per column as
+    /// `like` holds. The batch that replaces a full one is sized like it: a fresh batch (none
+    /// recycled yet, or its request not back from the sink) would otherwise grow every arena
+    /// from empty by doubling, copying each value once more on average and faulting in every
+    /// new block (`finish_grow` and page faults in `perf`). A recycled batch already has the
+    /// room, and this does nothing.
+    pub fn reserve_like(&mut self, like: &Batch) {
+        for (mine, theirs) in self.cols.iter_mut().zip(&like.cols) {
+            mine.data
+                .reserve(theirs.data.len().saturating_sub(mine.data.len()));
+            mine.ends
+                .reserve(theirs.ends.len().saturating_sub(mine.ends.len()));
+        }
+        self.masks
+            .reserve(like.masks.len().saturating_sub(self.masks.len()));
+        let rows = like.row_bytes.len().saturating_sub(self.row_bytes.len());
+        self.row_bytes.reserve(rows);
+    }
+
     /// Takes the committed rows out as a full batch; `self` keeps only the pending row, moved
-    /// into `next` (an empty batch of the same table, typically a recycled one).
+    /// into `next` (an empty batch of the same table, typically a recycled one, sized like
+    /// this one by [`Batch::reserve_like`]).
     pub fn split_off_committed(&mut self, mut next: Batch) -> Batch {
         debug_assert!(next.is_empty() && next.table == self.table);
+        next.reserve_like(self);
         for (mine, theirs) in self.cols.iter_mut().zip(next.cols.iter_mut()) {
             let start = mine.committed_len();
             theirs.data.extend_from_slice(&mine.data[start..]);
