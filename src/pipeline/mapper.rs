@@ -279,7 +279,8 @@ impl Mapper {
         for t in Table::ALL {
             let b = &self.batches[t.index()];
             if b.opened().is_some_and(|o| o.elapsed() >= linger) {
-                let fresh = self.pools.batch(t);
+                let mut fresh = self.pools.batch(t);
+                fresh.reserve_like(b);
                 let full = std::mem::replace(&mut self.batches[t.index()], fresh);
                 self.seal(full, out);
             }
@@ -291,7 +292,8 @@ impl Mapper {
             if self.batches[t.index()].is_empty() {
                 continue;
             }
-            let fresh = self.pools.batch(t);
+            let mut fresh = self.pools.batch(t);
+            fresh.reserve_like(&self.batches[t.index()]);
             let full = std::mem::replace(&mut self.batches[t.index()], fresh);
             self.seal(full, out);
         }
