@@ -631,17 +631,40 @@ fn bad_request_names_row_column_and_declared_type() {
     assert!(m.contains("Row 1") && m.contains("64 KB"), "{m}");
 }
 
+/// A JSON array of `{"Name":"x…"}` rows of exactly `size` bytes, every value under 64 KB.
+fn body_of(size: usize) -> String {
+    const VALUE: usize = 60_000;
+    let row = |n: usize| format!(r#"{{"Name":"{}"}}"#, "x".repeat(n));
+    let frame = row(0).len(); // {"Name":""}
+    let mut rows = Vec::new();
+    // '[' + ']' and the commas between rows.
+    let mut used = 2;
+    loop {
+        let comma = usize::from(!rows.is_empty());
+        let left = size - used - comma - frame;
+        if left <= VALUE {
+            rows.push(row(left));
+            break;
+        }
+        rows.push(row(VALUE));
+        used += comma + frame + VALUE;
+    }
+    let body = format!("[{}]", rows.join(","));
+    assert_eq!(body.len(), size);
+    body
+}
+
 #[test]
 fn payload_too_large_as_sent_and_after_decoding() {
     let emu = Emu::start(&[]);
     let token = emu.token();
-    // A body of exactly 1,048,576 bytes is accepted.
-    let frame = r#"[{"Name":""}]"#.len();
-    let exact = format!(r#"[{{"Name":"{}"}}]"#, "x".repeat(1_048_576 - frame));
+    // A body of exactly 1,048,576 bytes is accepted (rows of values under the 64 KB field
+    // limit, the last one sized to fill).
+    let exact = body_of(1_048_576);
     assert_eq!(exact.len(), 1_048_576);
     assert_eq!(emu.post(&token, exact.clone()).status(), 204);
     // One byte more is refused, with Azure's text.
-    let over = format!(r#"[{{"Name":"{}"}}]"#, "x".repeat(1_048_577 - frame));
+    let over = body_of(1_048_577);
     let m = expect_error(
         emu.post(&token, over.clone()),
         413,
@@ -657,7 +680,8 @@ fn payload_too_large_as_sent_and_after_decoding() {
     assert!(m.contains("uncompressed"), "{m}");
     // The connection is still usable and the exact-size body still passes gzipped.
     assert_eq!(emu.post_gzip(&token, exact.as_bytes()).status(), 204);
-    assert_eq!(emu.counts()["rows"]["Narrow_CL"], 2);
+    let rows = serde_json::from_str::<Vec<Value>>(&exact).unwrap().len();
+    assert_eq!(emu.counts()["rows"]["Narrow_CL"], 2 * rows);
     assert_eq!(emu.counts()["requests"]["413"], 2);
 }
 
