@@ -34,8 +34,6 @@ pub struct Report {
     /// Rows in settled requests, by table (accepted, or refused again and dead-lettered).
     pub rows_sent: [u64; 3],
     pub requests: u64,
-    /// Rows the sink refused again (dead-lettered under the replay's own directory).
-    pub rejected: u64,
     /// Of the settled rows, those refused again (the rest were accepted).
     pub rows_refused_again: u64,
     /// Files that ended early (a killed writer); their letters before the cut were replayed.
@@ -68,13 +66,6 @@ impl std::fmt::Display for Report {
             writeln!(f, "cut short:    {} (replayed up to the cut)", c.display())?;
         }
         writeln!(f, "requests:     {}", self.requests)?;
-        if self.rejected > 0 {
-            writeln!(
-                f,
-                "refused again: {} rows (dead-lettered again)",
-                self.rejected
-            )?;
-        }
         for (why, n) in &self.not_replayed.0 {
             writeln!(f, "not replayed: {n} {why}")?;
         }
@@ -185,16 +176,14 @@ pub fn replay(
     let mut tally = Tally::default();
     let mut cut_files = Vec::new();
     let send = |sink: &mut Box<dyn Sink>, batch: Batch, file: &Path| -> Result<(), SinkError> {
-        let mut json = Vec::new();
-        batch.encode_json(0..batch.rows(), &mut json);
-        let mut body = Vec::new();
-        crate::pipeline::mapper::gzip_into(&json, settings.gzip_level, &mut body);
+        let (body, raw_bytes) =
+            crate::pipeline::mapper::request_body(&batch, 0..batch.rows(), settings.gzip_level);
         let origin = file.display().to_string();
         let listener: Arc<dyn AckListener> = outcomes.clone();
         sink.send(
             Request {
                 table: batch.table(),
-                raw_bytes: json.len(),
+                raw_bytes,
                 body,
                 batch,
                 tickets: vec![Ticket::new(&origin, listener)],
@@ -271,7 +260,6 @@ pub fn replay(
     }
     sink.finish()?;
     report.requests = counted.requests.load(Ordering::Relaxed);
-    report.rejected = stats.dead_letter_counts().total();
     let mut settled = 0;
     for t in Table::ALL {
         report.rows_sent[t.index()] = counted.rows[t.index()].load(Ordering::Relaxed);
@@ -279,7 +267,7 @@ pub fn replay(
     }
     // A settled request's rows were accepted or refused again (and dead-lettered): the sent
     // ones are the difference. Per table, refusals are not split; the total is exact.
-    report.rows_refused_again = report.rejected.min(settled);
+    report.rows_refused_again = stats.dead_letter_counts().total().min(settled);
     let failed = outcomes.failed.load(Ordering::Relaxed);
     if failed > 0 {
         return Err(SinkError::Config(format!(

@@ -555,10 +555,10 @@ fn an_interrupted_backfill_resumed_from_its_checkpoint_reads_every_object_once()
         "--until",
         "2026-11-23",
     ];
-    let s1 = work.join("summary1.json");
-    let mut first = logferry(&common);
-    first
-        .args([
+    // One run of the backfill with the checkpoint, its summary written to `summary_path`.
+    let backfill = |summary_path: &Path| {
+        let mut cmd = logferry(&common);
+        cmd.args([
             "--source",
             &source,
             "--sink",
@@ -567,9 +567,12 @@ fn an_interrupted_backfill_resumed_from_its_checkpoint_reads_every_object_once()
         ])
         .arg(&checkpoint)
         .arg("--summary-json")
-        .arg(&s1)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .arg(summary_path);
+        cmd
+    };
+    let s1 = work.join("summary1.json");
+    let mut first = backfill(&s1);
+    first.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = first.spawn().expect("start logferry");
     // The checkpoint is first saved a second into the run: interrupt then.
     let saved = wait_until(Duration::from_secs(60), || checkpoint.exists());
@@ -579,19 +582,7 @@ fn an_interrupted_backfill_resumed_from_its_checkpoint_reads_every_object_once()
     assert_eq!(o1.status.code(), Some(130), "{}", text(&o1));
 
     let s2 = work.join("summary2.json");
-    let mut second = logferry(&common);
-    second
-        .args([
-            "--source",
-            &source,
-            "--sink",
-            &dir_sink(&out),
-            "--checkpoint",
-        ])
-        .arg(&checkpoint)
-        .arg("--summary-json")
-        .arg(&s2);
-    let o2 = run_to_end(second, Duration::from_secs(120));
+    let o2 = run_to_end(backfill(&s2), Duration::from_secs(120));
     eprintln!("{}", text(&o2));
     assert_eq!(o2.status.code(), Some(0), "{}", text(&o2));
 

@@ -301,6 +301,16 @@ impl Mapper {
 }
 
 /// Appends `data` gzip-compressed at `level` to `out`.
+/// A request body for `rows` of `batch` outside the hot path (a split request, a replay):
+/// the gzip-compressed JSON array and the size of the JSON.
+pub fn request_body(batch: &Batch, rows: std::ops::Range<usize>, level: u32) -> (Vec<u8>, usize) {
+    let mut json = Vec::new();
+    batch.encode_json(rows, &mut json);
+    let mut body = Vec::with_capacity(json.len() / 4 + 64);
+    gzip_into(&json, level, &mut body);
+    (body, json.len())
+}
+
 pub fn gzip_into(data: &[u8], level: u32, out: &mut Vec<u8>) {
     let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
     // Writing to a Vec cannot fail.

@@ -189,6 +189,21 @@ impl Fetcher {
             .with_jitter()
     }
 
+    /// Runs `op` until it succeeds or fails permanently, retrying transient errors with
+    /// [`Fetcher::backoff`] and counting each retry.
+    async fn retried<T, Fut>(&self, op: impl FnMut() -> Fut) -> Result<T, FetchError>
+    where
+        Fut: std::future::Future<Output = Result<T, FetchError>>,
+    {
+        op.retry(self.backoff())
+            .when(|e: &FetchError| e.transient)
+            .notify(|e: &FetchError, _| {
+                SourceStats::add(&self.stats.fetch_retries, 1);
+                tracing::debug!(error = %e.message, "retrying");
+            })
+            .await
+    }
+
     async fn fetch(&self, loc: &Location, tx: &Tx) -> Result<(), FetchError> {
         let client = self.clients.get(loc.region.as_deref());
         match loc.size {
@@ -212,25 +227,20 @@ impl Fetcher {
         let mut resumes = 0;
         loop {
             let range = (offset > 0).then(|| format!("bytes={offset}-"));
-            let resp = (|| async {
-                client
-                    .get_object()
-                    .bucket(&loc.bucket)
-                    .key(&loc.key)
-                    .set_version_id(loc.version_id.clone())
-                    .set_range(range.clone())
-                    .set_if_match(etag.clone())
-                    .send()
-                    .await
-                    .map_err(|e| classify("GetObject", loc, e))
-            })
-            .retry(self.backoff())
-            .when(|e: &FetchError| e.transient)
-            .notify(|e: &FetchError, _| {
-                SourceStats::add(&self.stats.fetch_retries, 1);
-                tracing::debug!(error = %e.message, "retrying");
-            })
-            .await?;
+            let resp = self
+                .retried(|| async {
+                    client
+                        .get_object()
+                        .bucket(&loc.bucket)
+                        .key(&loc.key)
+                        .set_version_id(loc.version_id.clone())
+                        .set_range(range.clone())
+                        .set_if_match(etag.clone())
+                        .send()
+                        .await
+                        .map_err(|e| classify("GetObject", loc, e))
+                })
+                .await?;
             let length = resp.content_length().and_then(|l| u64::try_from(l).ok());
             if total.is_none() {
                 // Without a Content-Length (some S3-compatible stores), the size the
@@ -302,23 +312,18 @@ impl Fetcher {
         loc: &Location,
         tx: &Tx,
     ) -> Result<(), FetchError> {
-        let head = (|| async {
-            client
-                .head_object()
-                .bucket(&loc.bucket)
-                .key(&loc.key)
-                .set_version_id(loc.version_id.clone())
-                .send()
-                .await
-                .map_err(|e| classify("HeadObject", loc, e))
-        })
-        .retry(self.backoff())
-        .when(|e: &FetchError| e.transient)
-        .notify(|e: &FetchError, _| {
-            SourceStats::add(&self.stats.fetch_retries, 1);
-            tracing::debug!(error = %e.message, "retrying");
-        })
-        .await?;
+        let head = self
+            .retried(|| async {
+                client
+                    .head_object()
+                    .bucket(&loc.bucket)
+                    .key(&loc.key)
+                    .set_version_id(loc.version_id.clone())
+                    .send()
+                    .await
+                    .map_err(|e| classify("HeadObject", loc, e))
+            })
+            .await?;
         let size = head
             .content_length()
             .and_then(|l| u64::try_from(l).ok())
@@ -349,44 +354,39 @@ impl Fetcher {
         etag: Option<String>,
     ) -> Result<Bytes, FetchError> {
         let want = last - first + 1;
-        let bytes = (|| async {
-            let resp = client
-                .get_object()
-                .bucket(&loc.bucket)
-                .key(&loc.key)
-                .set_version_id(loc.version_id.clone())
-                .range(format!("bytes={first}-{last}"))
-                .set_if_match(etag.clone())
-                .send()
-                .await
-                .map_err(|e| classify("GetObject (range)", loc, e))?;
-            let bytes = resp
-                .body
-                .collect()
-                .await
-                .map_err(|e| FetchError {
-                    transient: true,
-                    message: format!("{loc} bytes {first}-{last}: {e}"),
-                })?
-                .into_bytes();
-            if bytes.len() as u64 != want {
-                return Err(FetchError {
-                    transient: true,
-                    message: format!(
-                        "{loc} bytes {first}-{last}: got {} bytes instead of {want}",
-                        bytes.len()
-                    ),
-                });
-            }
-            Ok(bytes)
-        })
-        .retry(self.backoff())
-        .when(|e: &FetchError| e.transient)
-        .notify(|e: &FetchError, _| {
-            SourceStats::add(&self.stats.fetch_retries, 1);
-            tracing::debug!(error = %e.message, "retrying part");
-        })
-        .await?;
+        let bytes = self
+            .retried(|| async {
+                let resp = client
+                    .get_object()
+                    .bucket(&loc.bucket)
+                    .key(&loc.key)
+                    .set_version_id(loc.version_id.clone())
+                    .range(format!("bytes={first}-{last}"))
+                    .set_if_match(etag.clone())
+                    .send()
+                    .await
+                    .map_err(|e| classify("GetObject (range)", loc, e))?;
+                let bytes = resp
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| FetchError {
+                        transient: true,
+                        message: format!("{loc} bytes {first}-{last}: {e}"),
+                    })?
+                    .into_bytes();
+                if bytes.len() as u64 != want {
+                    return Err(FetchError {
+                        transient: true,
+                        message: format!(
+                            "{loc} bytes {first}-{last}: got {} bytes instead of {want}",
+                            bytes.len()
+                        ),
+                    });
+                }
+                Ok(bytes)
+            })
+            .await?;
         SourceStats::add(&self.stats.ranged_parts, 1);
         SourceStats::add(&self.stats.bytes_fetched, want);
         Ok(bytes)

@@ -54,7 +54,7 @@ use self::client::{Reply, Target};
 use self::concurrency::{Bounds, Group, Limiter};
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::{Request, Settler, Sink, SinkError};
-use crate::batch::Batch;
+use crate::pipeline::mapper::request_body;
 use crate::stats::{Counters, Stats};
 use crate::table::Table;
 
@@ -614,7 +614,7 @@ async fn split(
         [rows.start..mid, mid..rows.end]
             .into_iter()
             .map(|r| Part {
-                body: Bytes::from(encode(&req.batch, r.clone(), level)),
+                body: Bytes::from(request_body(&req.batch, r.clone(), level).0),
                 rows: r,
             })
             .collect::<Vec<_>>()
@@ -623,15 +623,6 @@ async fn split(
     .map_err(|_| Stop::GiveUp)?;
     // Sent first half first: `todo` is a stack.
     Ok(parts.into_iter().rev().collect())
-}
-
-/// The gzip-compressed JSON array of `rows`.
-pub fn encode(batch: &Batch, rows: Range<usize>, level: u32) -> Vec<u8> {
-    let mut json = Vec::new();
-    batch.encode_json(rows, &mut json);
-    let mut body = Vec::with_capacity(json.len() / 4 + 64);
-    crate::pipeline::mapper::gzip_into(&json, level, &mut body);
-    body
 }
 
 /// Writes one refused row to the dead-letter store (a file write: on the blocking pool, not on
