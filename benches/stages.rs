@@ -4,10 +4,11 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
+use logferry::batch::gzip::gzip_into;
 use logferry::batch::Batch;
 use logferry::bench::{corpus, frame_all, gunzip_into, map_all};
 use logferry::frame::Limits;
-use logferry::pipeline::{mapper::gzip_into, BatchSettings, ObjectMapper};
+use logferry::pipeline::{BatchSettings, ObjectMapper};
 use logferry::table::Table;
 
 const RECORDS: usize = 2_000;

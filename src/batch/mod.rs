@@ -1,20 +1,26 @@
-//! Columnar batches of rows for one table, cut exactly below the request size limit.
+//! Batches of rows for one table, stored as the request body they become and cut exactly
+//! below the request size limit.
 //!
-//! Mapping appends each value, already encoded as JSON (`"text"`, `12`, `true`, `{...}`), to
-//! its column's arena, and each row records which columns it has in a presence bitmap (one
-//! `u64`: a table has at most 64 columns). A column keeps end offsets only for the rows that
-//! have it, so committing and encoding a row cost as much as the columns it has, not as many
-//! as the table declares (a VPC row has 14 of 39, a CloudTrail row about 25 of 48). Because
-//! every value is encoded when it is appended, the batch knows each row's size in the request
-//! body before anything is serialised: `{`, the `"Key":` prefixes and values, commas, `}`.
-//! That gives three things the Azure side needs:
-//! - a batch is cut exactly below the request limit (the row that would overflow starts the
-//!   next batch; nothing is encoded twice);
-//! - a rejected request can be split by row ranges and re-encoded without re-parsing;
-//! - the same rows can be encoded as the API's JSON array or as NDJSON for local output.
+//! A row is built in one of two ways, and committed rows are always bytes of the final JSON:
+//! - **By column** (CloudTrail, GuardDuty, replay): mapping appends each value, already
+//!   encoded as JSON (`"text"`, `12`, `true`, `{...}`), to its column's pending buffer, and a
+//!   bitmap (one `u64`: a table has at most 64 columns) says which columns the row has. A
+//!   column may be overwritten or cleared until the row is committed (duplicate keys, the
+//!   `onBehalfOf` rule, an EventBridge envelope), which a record's source order cannot give.
+//!   Committing writes `{"Key":value,...}` in schema order from those small, cache-hot
+//!   buffers.
+//! - **Directly** (VPC Flow): a flow line has each field once, so the mapper writes
+//!   `,"Key":value` pieces straight into the body in header order and nothing is copied again.
 //!
-//! Encoding walks the rows in order with one cursor per column and copies key and value bytes
-//! per present column.
+//! The body holds each committed row followed by a comma, `{...},{...},`, with the end of
+//! every row recorded. The JSON array of any row range is then `[`, one slice, `]`: sealing a
+//! batch gzips that slice in place (no encoding pass, no copy), and a request the API refuses
+//! is split by row ranges without re-parsing. Because every row's size is known when it is
+//! built, a batch is cut exactly below the request limit (the row that would overflow starts
+//! the next batch). Columnar storage with per-column arenas was measured first: the encoding
+//! pass that gathered rows back from 14-48 arenas cost 10-20% of the CPU path.
+
+pub mod gzip;
 
 use std::ops::Range;
 use std::time::Instant;
@@ -22,36 +28,21 @@ use std::time::Instant;
 use crate::ack::Ticket;
 use crate::table::Table;
 
-struct Column {
-    data: Vec<u8>,
-    /// End offset in `data` of each committed value (rows without the column have none).
-    ends: Vec<u32>,
-}
-
-impl Column {
-    fn committed_len(&self) -> usize {
-        self.ends.last().map_or(0, |&e| e as usize)
-    }
-}
-
-/// Per column, the next value to encode: its index in `ends` and its first byte in `data`.
-/// Carrying the start (the previous value's end) saves a lookup and a branch per value.
-struct Cursors {
-    idx: [u32; 64],
-    start: [u32; 64],
-}
-
 pub struct Batch {
     table: Table,
+    /// `,"Name":` per column: the first comma of a row becomes its `{`.
     keys: &'static [Box<[u8]>],
-    cols: Vec<Column>,
-    /// Per committed row: the columns it has.
-    masks: Vec<u64>,
-    row_bytes: Vec<u32>,
-    /// Size of the JSON array of the committed rows.
-    json_bytes: usize,
-    /// Columns written for the row in progress.
+    /// The pending row's value per column; meaningful for the columns in `pending`, empty
+    /// for the others.
+    values: Vec<Vec<u8>>,
+    /// Columns written for the pending row.
     pending: u64,
+    /// Where a directly written pending row starts in `body`.
+    direct: Option<usize>,
+    /// Committed rows, each followed by a comma; then a directly written pending row.
+    body: Vec<u8>,
+    /// End of each committed row in `body`, after its comma.
+    row_ends: Vec<u32>,
     tickets: Vec<Ticket>,
     opened: Option<Instant>,
 }
@@ -63,16 +54,11 @@ impl Batch {
         Batch {
             table,
             keys,
-            cols: (0..keys.len())
-                .map(|_| Column {
-                    data: Vec::new(),
-                    ends: Vec::new(),
-                })
-                .collect(),
-            masks: Vec::new(),
-            row_bytes: Vec::new(),
-            json_bytes: 2,
+            values: vec![Vec::new(); keys.len()],
             pending: 0,
+            direct: None,
+            body: Vec::new(),
+            row_ends: Vec::new(),
             tickets: Vec::new(),
             opened: None,
         }
@@ -83,16 +69,22 @@ impl Batch {
     }
 
     pub fn rows(&self) -> usize {
-        self.row_bytes.len()
+        self.row_ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.row_bytes.is_empty()
+        self.row_ends.is_empty()
+    }
+
+    /// End of the committed rows in `body` (after the last row's comma).
+    fn committed_end(&self) -> usize {
+        self.row_ends.last().map_or(0, |&e| e as usize)
     }
 
     /// Bytes of the JSON array of all committed rows.
     pub fn json_bytes(&self) -> usize {
-        self.json_bytes
+        // `[` + rows with their commas, the last comma becoming `]`.
+        self.committed_end().max(1) + 1
     }
 
     /// When the first row was committed (for flushing batches that wait too long).
@@ -104,81 +96,116 @@ impl Batch {
     /// its encoded JSON to.
     #[inline]
     pub fn value_buf(&mut self, col: usize) -> &mut Vec<u8> {
+        debug_assert!(
+            self.direct.is_none(),
+            "a row is built by column or directly"
+        );
         let bit = 1u64 << col;
-        let c = &mut self.cols[col];
+        let v = &mut self.values[col];
         if self.pending & bit != 0 {
-            let start = c.committed_len();
-            c.data.truncate(start);
+            v.clear();
         }
         self.pending |= bit;
-        &mut c.data
+        v
     }
 
     /// Removes the pending row's value for `col`: the key will be absent.
     pub fn clear_value(&mut self, col: usize) {
-        let bit = 1u64 << col;
-        if self.pending & bit != 0 {
-            let c = &mut self.cols[col];
-            let start = c.committed_len();
-            c.data.truncate(start);
-            self.pending &= !bit;
-        }
+        self.pending &= !(1 << col);
+        self.values[col].clear();
     }
 
     /// Whether the pending row has a value for `col`.
     pub fn has_value(&self, col: usize) -> bool {
-        let c = &self.cols[col];
-        self.pending & (1 << col) != 0 && c.data.len() > c.committed_len()
+        self.pending & (1 << col) != 0 && !self.values[col].is_empty()
+    }
+
+    /// Starts a row written directly: the caller appends `,"Key":value` pieces (the keys of
+    /// [`Table::encoded_keys`]) to the returned body, each column at most once, then calls
+    /// [`Batch::end_direct`].
+    #[inline]
+    pub fn begin_direct(&mut self) -> &mut Vec<u8> {
+        debug_assert!(self.pending == 0 && self.direct.is_none());
+        self.direct = Some(self.body.len());
+        &mut self.body
+    }
+
+    /// Closes a directly written row; false if it has no column (then it is empty).
+    #[inline]
+    pub fn end_direct(&mut self) -> bool {
+        let Some(start) = self.direct else {
+            return false;
+        };
+        if self.body.len() == start {
+            return false;
+        }
+        // The first piece's comma opens the object.
+        self.body[start] = b'{';
+        self.body.push(b'}');
+        true
     }
 
     /// The pending row's size in the JSON array: `{...}` with its keys and commas.
     pub fn pending_row_bytes(&self) -> usize {
-        let mut size = 2;
-        let mut present = 0usize;
+        if let Some(start) = self.direct {
+            return self.body.len() - start;
+        }
+        // Each present column is `,"Key":value`; the first comma becomes `{`, plus `}`.
+        let mut size = 1;
         let mut mask = self.pending;
         while mask != 0 {
             let col = mask.trailing_zeros() as usize;
             mask &= mask - 1;
-            let c = &self.cols[col];
-            let len = c.data.len() - c.committed_len();
+            let len = self.values[col].len();
             if len > 0 {
                 size += self.keys[col].len() + len;
-                present += 1;
             }
         }
-        size + present.saturating_sub(1)
+        size.max(2)
     }
 
-    /// Whether the pending row has any value at all. Every encoded JSON value is at least
-    /// one byte, so a column marked written has a value.
+    /// Whether the pending row has any value at all.
     pub fn pending_is_empty(&self) -> bool {
-        self.pending == 0
+        match self.direct {
+            Some(start) => self.body.len() == start,
+            None => self.pending == 0,
+        }
     }
 
     /// Whether a row of `row_bytes` still fits under `limit` bytes of JSON.
     pub fn fits(&self, row_bytes: usize, limit: usize) -> bool {
         let comma = usize::from(!self.is_empty());
-        self.json_bytes + comma + row_bytes <= limit
+        self.json_bytes() + comma + row_bytes <= limit
     }
 
     /// Commits the pending row, whose size the caller got from [`Batch::pending_row_bytes`];
     /// its rows belong to the object of `ticket`.
     pub fn commit_row_sized(&mut self, size: usize, ticket: Option<&Ticket>) {
         debug_assert_eq!(size, self.pending_row_bytes());
-        debug_assert!(
-            (0..self.cols.len()).all(|c| self.pending & (1 << c) == 0 || self.has_value(c)),
-            "a column marked written has no value"
-        );
-        let mut mask = self.pending;
-        while mask != 0 {
-            let col = &mut self.cols[mask.trailing_zeros() as usize];
-            mask &= mask - 1;
-            col.ends.push(col.data.len() as u32);
+        if self.direct.take().is_none() {
+            let start = self.body.len();
+            self.body.reserve(size + 1);
+            let mut mask = self.pending;
+            while mask != 0 {
+                let col = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let v = &mut self.values[col];
+                if !v.is_empty() {
+                    self.body.extend_from_slice(&self.keys[col]);
+                    self.body.extend_from_slice(v);
+                    v.clear();
+                }
+            }
+            match self.body.get_mut(start) {
+                Some(first) => *first = b'{',
+                None => self.body.push(b'{'),
+            }
+            self.body.push(b'}');
+            self.pending = 0;
         }
-        self.masks.push(self.pending);
-        self.json_bytes += size + usize::from(!self.row_bytes.is_empty());
-        self.row_bytes.push(size as u32);
-        self.pending = 0;
+        self.body.push(b',');
+        debug_assert_eq!(self.body.len() - self.committed_end(), size + 1);
+        self.row_ends.push(self.body.len() as u32);
         if self.opened.is_none() {
             self.opened = Some(Instant::now());
         }
@@ -197,48 +224,39 @@ impl Batch {
 
     /// Drops the pending row.
     pub fn rollback_row(&mut self) {
+        if let Some(start) = self.direct.take() {
+            self.body.truncate(start);
+        }
         let mut mask = self.pending;
         while mask != 0 {
-            let col = mask.trailing_zeros() as usize;
+            self.values[mask.trailing_zeros() as usize].clear();
             mask &= mask - 1;
-            let c = &mut self.cols[col];
-            let start = c.committed_len();
-            c.data.truncate(start);
         }
         self.pending = 0;
     }
 
     /// Empties the batch, keeping its buffers' capacity.
     pub fn reset(&mut self) {
-        for c in &mut self.cols {
-            c.data.clear();
-            c.ends.clear();
-        }
-        self.masks.clear();
-        self.row_bytes.clear();
-        self.json_bytes = 2;
-        self.pending = 0;
+        self.rollback_row();
+        self.body.clear();
+        self.row_ends.clear();
         self.tickets.clear();
         self.opened = None;
     }
 
-    /// Sizes the buffers of this (empty) batch for as many rows and value bytes per column as
-    /// `like` holds. The batch that replaces a full one is sized like it: a fresh batch (none
-    /// recycled yet, or its request not back from the sink) would otherwise grow every arena
-    /// from empty by doubling, copying each value once more on average and faulting in every
-    /// new block (`finish_grow` and page faults in `perf`). A recycled batch already has the
-    /// room, and this does nothing.
+    /// Sizes the buffers of this (empty) batch for as many rows and bytes as `like` holds.
+    /// The batch that replaces a full one is sized like it: a fresh batch (none recycled yet,
+    /// or its request not back from the sink) would otherwise grow its body from empty by
+    /// doubling, copying each row once more on average and faulting in every new block
+    /// (`finish_grow` and page faults in `perf`). A recycled batch already has the room, and
+    /// this does nothing.
     pub fn reserve_like(&mut self, like: &Batch) {
-        for (mine, theirs) in self.cols.iter_mut().zip(&like.cols) {
-            mine.data
-                .reserve(theirs.data.len().saturating_sub(mine.data.len()));
-            mine.ends
-                .reserve(theirs.ends.len().saturating_sub(mine.ends.len()));
-        }
-        self.masks
-            .reserve(like.masks.len().saturating_sub(self.masks.len()));
-        let rows = like.row_bytes.len().saturating_sub(self.row_bytes.len());
-        self.row_bytes.reserve(rows);
+        // A batch fills to just below the limit and then holds the row that did not fit: a
+        // sixteenth more than the full one keeps that row from doubling the body (a 1 MB copy).
+        let want = like.body.len() + like.body.len() / 16;
+        self.body.reserve(want.saturating_sub(self.body.len()));
+        let rows = like.row_ends.len().saturating_sub(self.row_ends.len());
+        self.row_ends.reserve(rows);
     }
 
     /// Takes the committed rows out as a full batch; `self` keeps only the pending row, moved
@@ -247,13 +265,13 @@ impl Batch {
     pub fn split_off_committed(&mut self, mut next: Batch) -> Batch {
         debug_assert!(next.is_empty() && next.table == self.table);
         next.reserve_like(self);
-        for (mine, theirs) in self.cols.iter_mut().zip(next.cols.iter_mut()) {
-            let start = mine.committed_len();
-            theirs.data.extend_from_slice(&mine.data[start..]);
-            mine.data.truncate(start);
+        if let Some(start) = self.direct.take() {
+            next.body.extend_from_slice(&self.body[start..]);
+            self.body.truncate(start);
+            next.direct = Some(0);
         }
-        next.pending = self.pending;
-        self.pending = 0;
+        std::mem::swap(&mut self.values, &mut next.values);
+        next.pending = std::mem::take(&mut self.pending);
         std::mem::swap(self, &mut next);
         next
     }
@@ -262,98 +280,41 @@ impl Batch {
         std::mem::take(&mut self.tickets)
     }
 
-    /// For each column, the index in its `ends` of the first value at or after `row`.
-    fn cursors_at(&self, row: usize) -> [u32; 64] {
-        let mut idx = [0u32; 64];
-        for &m in &self.masks[..row] {
-            let mut m = m;
-            while m != 0 {
-                idx[m.trailing_zeros() as usize] += 1;
-                m &= m - 1;
-            }
+    /// Where committed row `row` starts in `body`.
+    fn row_start(&self, row: usize) -> usize {
+        match row.checked_sub(1) {
+            Some(prev) => self.row_ends[prev] as usize,
+            None => 0,
         }
-        idx
     }
 
-    fn value_at(&self, col: usize, i: u32) -> &[u8] {
-        let c = &self.cols[col];
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { c.ends[i - 1] as usize };
-        &c.data[start..c.ends[i] as usize]
-    }
-
-    /// The encoded JSON value of a committed row's column, if present.
-    pub fn value(&self, row: usize, col: usize) -> Option<&[u8]> {
-        if self.masks[row] & (1 << col) == 0 {
-            return None;
+    /// The JSON of `rows` joined by commas, without the brackets: the body of their JSON
+    /// array, borrowed (a seal gzips it in place).
+    pub fn rows_json(&self, rows: Range<usize>) -> &[u8] {
+        if rows.is_empty() {
+            return &[];
         }
-        Some(self.value_at(col, self.cursors_at(row)[col]))
+        &self.body[self.row_start(rows.start)..self.row_ends[rows.end - 1] as usize - 1]
     }
 
     /// Size of the JSON array of `rows`.
     pub fn json_bytes_of(&self, rows: Range<usize>) -> usize {
-        let n = rows.len();
-        2 + self.row_bytes[rows]
-            .iter()
-            .map(|&s| s as usize)
-            .sum::<usize>()
-            + n.saturating_sub(1)
-    }
-
-    /// Where encoding `rows` from `row` on starts in each column (see [`Cursors`]).
-    fn encode_cursors_at(&self, row: usize) -> Cursors {
-        let idx = self.cursors_at(row);
-        let mut start = [0u32; 64];
-        for (col, c) in self.cols.iter().enumerate() {
-            if let Some(i) = (idx[col] as usize).checked_sub(1) {
-                start[col] = c.ends[i];
-            }
-        }
-        Cursors { idx, start }
-    }
-
-    /// Appends one row; `cur` holds each column's cursor and moves past the row's values.
-    #[inline]
-    fn encode_row(&self, row: usize, cur: &mut Cursors, out: &mut Vec<u8>) {
-        out.push(b'{');
-        let mut mask = self.masks[row];
-        let mut first = true;
-        while mask != 0 {
-            let col = mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            let c = &self.cols[col];
-            let end = c.ends[cur.idx[col] as usize];
-            out.extend_from_slice(&self.keys[col]);
-            out.extend_from_slice(&c.data[cur.start[col] as usize..end as usize]);
-            cur.start[col] = end;
-            cur.idx[col] += 1;
-        }
-        out.push(b'}');
+        self.rows_json(rows).len() + 2
     }
 
     /// Appends `rows` as a JSON array: the Logs Ingestion API request body.
     pub fn encode_json(&self, rows: Range<usize>, out: &mut Vec<u8>) {
-        out.reserve(self.json_bytes_of(rows.clone()));
-        let mut cur = self.encode_cursors_at(rows.start);
+        let json = self.rows_json(rows);
+        out.reserve(json.len() + 2);
         out.push(b'[');
-        for row in rows.clone() {
-            if row != rows.start {
-                out.push(b',');
-            }
-            self.encode_row(row, &mut cur, out);
-        }
+        out.extend_from_slice(json);
         out.push(b']');
     }
 
     /// Appends `rows` as newline-delimited JSON.
     pub fn encode_ndjson(&self, rows: Range<usize>, out: &mut Vec<u8>) {
-        let mut cur = self.encode_cursors_at(rows.start);
         for row in rows {
-            self.encode_row(row, &mut cur, out);
+            out.extend_from_slice(self.rows_json(row..row + 1));
             out.push(b'\n');
         }
     }
@@ -392,13 +353,6 @@ mod tests {
         b.encode_json(1..2, &mut one);
         assert_eq!(one, br#"[{"LogStatus":"NODATA"}]"#);
         assert_eq!(one.len(), b.json_bytes_of(1..2));
-        assert_eq!(b.value(0, Col::Version as usize), Some(&b"2"[..]));
-        assert_eq!(b.value(1, Col::Version as usize), None);
-        assert_eq!(
-            b.value(1, Col::LogStatus as usize),
-            Some(&b"\"NODATA\""[..])
-        );
-
         // A pending row that does not fit moves to the next batch on its own.
         put(&mut b, Col::Version, "4");
         assert!(!b.fits(b.pending_row_bytes(), out.len()));
@@ -421,5 +375,55 @@ mod tests {
             tail,
             b"{\"Action\":\"REJECT\"}\n{\"Version\":5,\"Action\":\"ACCEPT\"}\n"
         );
+        assert_eq!(b.json_bytes(), b.json_bytes_of(0..3));
+        assert_eq!(b.json_bytes_of(1..1), 2);
+    }
+
+    /// A row with no column at all is `{}` (the mappers refuse them, the batch stays exact).
+    #[test]
+    fn an_empty_row_is_an_empty_object() {
+        let mut b = Batch::new(Table::VpcFlow);
+        assert_eq!(b.pending_row_bytes(), 2);
+        b.commit_row(None);
+        let mut out = Vec::new();
+        b.encode_json(0..1, &mut out);
+        assert_eq!(out, b"[{}]");
+        assert_eq!(b.json_bytes(), 4);
+    }
+
+    /// Direct rows are written in the caller's order, exactly sized, and move to the next
+    /// batch whole when they do not fit.
+    #[test]
+    fn direct_rows() {
+        let keys = Table::VpcFlow.encoded_keys();
+        let mut b = Batch::new(Table::VpcFlow);
+        let body = b.begin_direct();
+        body.extend_from_slice(&keys[Col::Action as usize]);
+        body.extend_from_slice(b"\"ACCEPT\"");
+        body.extend_from_slice(&keys[Col::Version as usize]);
+        body.extend_from_slice(b"2");
+        assert!(b.end_direct());
+        let size = b.pending_row_bytes();
+        assert_eq!(size, r#"{"Action":"ACCEPT","Version":2}"#.len());
+        b.commit_row_sized(size, None);
+        b.begin_direct();
+        assert!(!b.end_direct(), "no column");
+        assert!(b.pending_is_empty());
+        b.rollback_row();
+        let body = b.begin_direct();
+        body.extend_from_slice(&keys[Col::Version as usize]);
+        body.extend_from_slice(b"3");
+        assert!(b.end_direct());
+        let size = b.pending_row_bytes();
+        assert!(!b.fits(size, b.json_bytes() + size));
+        assert!(b.fits(size, b.json_bytes() + size + 1));
+        let full = b.split_off_committed(Batch::new(Table::VpcFlow));
+        b.commit_row_sized(size, None);
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        full.encode_json(0..full.rows(), &mut one);
+        b.encode_json(0..b.rows(), &mut two);
+        assert_eq!(one, br#"[{"Action":"ACCEPT","Version":2}]"#);
+        assert_eq!(two, br#"[{"Version":3}]"#);
+        assert_eq!(one.len(), full.json_bytes());
     }
 }

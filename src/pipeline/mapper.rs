@@ -2,11 +2,11 @@
 //! table's open batch, seal batches that reach the request limit, encode and gzip them. Every
 //! worker has its own batches, so rows of many small objects share requests without locks.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ack::Ticket;
+use crate::batch::gzip::Gzip;
 use crate::batch::Batch;
 use crate::frame::{Check, Chunk, Span};
 use crate::json::MemberSpan;
@@ -62,7 +62,8 @@ pub struct Mapper {
     batches: [Batch; 3],
     lines: vpcflow::LineState,
     pub tally: Tally,
-    json: Vec<u8>,
+    /// The request-body compressor, reused from body to body.
+    gzip: Gzip,
     /// A dead letter of the job being mapped could not be stored.
     dead_failed: bool,
 }
@@ -75,7 +76,7 @@ impl Mapper {
             pools,
             lines: vpcflow::LineState::default(),
             tally: Tally::default(),
-            json: Vec::new(),
+            gzip: Gzip::new(settings.gzip_level),
             dead_failed: false,
         }
     }
@@ -258,14 +259,14 @@ impl Mapper {
         if batch.is_empty() {
             return;
         }
-        self.json.clear();
-        batch.encode_json(0..batch.rows(), &mut self.json);
-        let mut body = self.pools.bytes(self.json.len() / 4 + 64);
-        gzip_into(&self.json, self.settings.gzip_level, &mut body);
+        let json = batch.rows_json(0..batch.rows());
+        let raw_bytes = json.len() + 2;
+        let mut body = self.pools.bytes(raw_bytes / 4 + 64);
+        self.gzip.compress(&[b"[", json, b"]"], &mut body);
         let tickets = batch.take_tickets();
         out.request(Request {
             table: batch.table(),
-            raw_bytes: self.json.len(),
+            raw_bytes,
             body,
             batch,
             tickets,
@@ -300,20 +301,11 @@ impl Mapper {
     }
 }
 
-/// Appends `data` gzip-compressed at `level` to `out`.
 /// A request body for `rows` of `batch` outside the hot path (a split request, a replay):
 /// the gzip-compressed JSON array and the size of the JSON.
 pub fn request_body(batch: &Batch, rows: std::ops::Range<usize>, level: u32) -> (Vec<u8>, usize) {
-    let mut json = Vec::new();
-    batch.encode_json(rows, &mut json);
-    let mut body = Vec::with_capacity(json.len() / 4 + 64);
-    gzip_into(&json, level, &mut body);
-    (body, json.len())
-}
-
-pub fn gzip_into(data: &[u8], level: u32, out: &mut Vec<u8>) {
-    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(data);
-    let _ = enc.try_finish();
+    let json = batch.rows_json(rows);
+    let mut body = Vec::new();
+    Gzip::new(level).compress(&[b"[", json, b"]"], &mut body);
+    (body, json.len() + 2)
 }

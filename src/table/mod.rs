@@ -129,14 +129,15 @@ impl Table {
         }
     }
 
-    /// `"Name":` for every column, the bytes the JSON encoder writes before each value.
+    /// `,"Name":` for every column, the bytes written before each value of a row (the row's
+    /// first comma becomes its `{`).
     pub fn encoded_keys(self) -> &'static [Box<[u8]>] {
         use std::sync::LazyLock;
         static KEYS: LazyLock<[Vec<Box<[u8]>>; 3]> = LazyLock::new(|| {
             Table::ALL.map(|t| {
                 t.columns()
                     .iter()
-                    .map(|c| format!("\"{}\":", c.name).into_bytes().into_boxed_slice())
+                    .map(|c| format!(",\"{}\":", c.name).into_bytes().into_boxed_slice())
                     .collect()
             })
         });

@@ -131,6 +131,14 @@ fn floor_char_boundary(s: &[u8], max: usize) -> usize {
     i
 }
 
+/// Writes plain (unescaped, valid UTF-8) text as a JSON string, truncated on a character
+/// boundary at the field limit; true if it was truncated.
+pub(crate) fn write_text(text: &[u8], out: &mut Vec<u8>) -> bool {
+    let end = floor_char_boundary(text, FIELD_LIMIT);
+    json::write_json_str(&text[..end], out);
+    end < text.len()
+}
+
 impl Row<'_> {
     fn note(&mut self, what: &str, col: usize) {
         let name = self.table.columns()[col].name;
@@ -167,11 +175,9 @@ impl Row<'_> {
 
     /// A string column from plain (unescaped, valid UTF-8) text, truncated at the field limit.
     pub fn text(&mut self, col: usize, text: &[u8]) {
-        let end = floor_char_boundary(text, FIELD_LIMIT);
-        if end < text.len() {
+        if write_text(text, self.batch.value_buf(col)) {
             self.note("truncated", col);
         }
-        json::write_json_str(&text[..end], self.batch.value_buf(col));
     }
 
     /// A JSON-text string column: the value's minified JSON text, as a JSON string.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::declare_columns;
-use super::value::{itoa_buf, Row};
+use super::value::itoa_buf;
 use super::{ColType, RecordError, Table};
 use crate::batch::Batch;
 use crate::stats::Tally;
@@ -59,9 +59,18 @@ declare_columns! {
 /// What the header of one object says: for each field position, the column it fills.
 #[derive(Debug)]
 pub struct Layout {
-    slots: Vec<Option<usize>>,
+    slots: Vec<Option<Slot>>,
     /// Header tokens with no column, for the per-object count.
     pub unknown: Vec<String>,
+}
+
+/// A header field's column, with what writing its values needs at hand.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    col: usize,
+    ty: ColType,
+    /// `,"Name":`
+    key: &'static [u8],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,16 +84,30 @@ pub enum HeaderError {
 impl Layout {
     pub fn from_header(line: &[u8]) -> Result<Arc<Layout>, HeaderError> {
         let line = std::str::from_utf8(line).map_err(|_| HeaderError::Utf8)?;
-        let mut slots = Vec::new();
+        let keys = Table::VpcFlow.encoded_keys();
+        let mut slots: Vec<Option<Slot>> = Vec::new();
         let mut unknown = Vec::new();
         for tok in line.split_ascii_whitespace() {
             // Parquet-style underscored names map the same way.
             let hyphenated = tok.replace('_', "-");
             let col = COLUMNS.iter().position(|c| c.source == hyphenated);
-            if col.is_none() {
-                unknown.push(tok.to_string());
+            match col {
+                None => unknown.push(tok.to_string()),
+                // A row is written in header order with each column once: a field named twice
+                // takes the later value, as a column overwritten would.
+                Some(col) => {
+                    for s in &mut slots {
+                        if s.is_some_and(|s| s.col == col) {
+                            *s = None;
+                        }
+                    }
+                }
             }
-            slots.push(col);
+            slots.push(col.map(|col| Slot {
+                col,
+                ty: COLUMNS[col].ty,
+                key: &keys[col],
+            }));
         }
         if slots.iter().all(Option::is_none) {
             return Err(HeaderError::NotAHeader);
@@ -99,23 +122,36 @@ impl Layout {
 
 /// Per-worker scratch state for mapping lines: token spans and formatted times, reused from
 /// line to line.
+/// What [`LineState::tokenize`] learnt about a line besides its tokens.
+struct Scan {
+    ascii: bool,
+    /// No token holds `"`, `\` or a control character: every value is copied as it is.
+    plain: bool,
+}
+
 #[derive(Default)]
 pub struct LineState {
     tokens: Vec<(u32, u32)>,
-    /// Per datetime column (start, end): the minute last formatted and its text
-    /// `"YYYY-MM-DDTHH:MM:`. Flow records of one file share a few minutes, so the calendar
-    /// work (done by `time`) happens once per minute and a row only appends its seconds.
-    minutes: [(i64, Vec<u8>); 2],
+    minutes: Minutes,
 }
+
+/// Per datetime column (start, end): the minute last formatted and its text
+/// `"YYYY-MM-DDTHH:MM:`. Flow records of one file share a few minutes, so the calendar work
+/// (done by `time`) happens once per minute and a row only appends its seconds.
+#[derive(Default)]
+struct Minutes([(i64, Vec<u8>); 2]);
 
 impl LineState {
     /// Splits on runs of ASCII whitespace (the AWS docs contain a double space), eight bytes
     /// at a time: a word's whitespace bytes are found with exact SWAR arithmetic (no byte
     /// loop, no branch per byte), and only the token boundaries are visited. A byte loop
     /// mispredicted at every boundary and was half of this mapper's time in `perf annotate`.
-    fn tokenize(&mut self, line: &[u8]) {
+    /// The same words tell whether the line is ASCII and whether any token needs JSON
+    /// escaping, which saved three more passes over every line.
+    fn tokenize(&mut self, line: &[u8]) -> Scan {
         self.tokens.clear();
         let n = line.len();
+        let (mut high, mut special) = (0u64, 0u64);
         let mut prev_ws = true;
         let mut start = 0usize;
         let mut i = 0;
@@ -130,6 +166,10 @@ impl LineState {
                 }
             };
             let ws = ws_bytes(word);
+            high |= word;
+            special |= zero_bytes(word ^ (LOW * b'"' as u64))
+                | zero_bytes(word ^ (LOW * b'\\' as u64))
+                | (below_space(word) & !ws);
             // Byte k's high bit in `before` is whether byte k-1 was whitespace.
             let before = (ws << 8) | if prev_ws { HIGH & 0xff } else { 0 };
             let mut edges = ws ^ before;
@@ -149,11 +189,17 @@ impl LineState {
         if !prev_ws {
             self.tokens.push((start as u32, n as u32));
         }
+        Scan {
+            ascii: high & HIGH == 0,
+            plain: special == 0,
+        }
     }
+}
 
+impl Minutes {
     fn write_time(&mut self, slot: usize, secs: i64, out: &mut Vec<u8>) -> bool {
         let minute = secs.div_euclid(60);
-        let (cached, prefix) = &mut self.minutes[slot];
+        let (cached, prefix) = &mut self.0[slot];
         if *cached != minute || prefix.is_empty() {
             let Some(Ok(t)) = minute
                 .checked_mul(60)
@@ -221,6 +267,13 @@ fn zero_bytes(v: u64) -> u64 {
     !(((v & LOW7) + LOW7) | v | LOW7)
 }
 
+/// 0x80 in each byte of `x` below 0x20, exactly.
+#[inline]
+fn below_space(x: u64) -> u64 {
+    let at_least_32 = ((x & LOW7) + LOW * (0x80 - 0x20)) & HIGH;
+    !at_least_32 & !x & HIGH
+}
+
 /// 0x80 in each byte of `x` that is ASCII whitespace: space, or tab to carriage return
 /// (0x09-0x0d).
 #[inline]
@@ -232,6 +285,8 @@ fn ws_bytes(x: u64) -> u64 {
     space | (at_least_9 & !above_13 & !x & HIGH)
 }
 
+/// Maps one data line into a row of `batch`, written directly in header order (see
+/// [`Batch::begin_direct`]). On error the caller rolls the row back and dead-letters the line.
 pub fn map(
     line: &[u8],
     layout: &Layout,
@@ -239,8 +294,10 @@ pub fn map(
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
-    super::value::check_utf8(line)?;
-    state.tokenize(line);
+    let scan = state.tokenize(line);
+    if !scan.ascii {
+        super::value::check_utf8(line)?;
+    }
     let got = state.tokens.len();
     if got != layout.slots.len() {
         return Err(RecordError::FieldCount {
@@ -248,31 +305,27 @@ pub fn map(
             got,
         });
     }
-    // Flow log values are plain tokens; one SIMD check per line decides whether any of them
-    // needs JSON escaping at all.
-    let plain = memchr::memchr2(b'"', b'\\', line).is_none() && !crate::json::has_controls(line);
-    let mut row = Row {
-        batch,
-        tally,
-        table: Table::VpcFlow,
-        minified: true,
-    };
-    for i in 0..got {
-        let Some(col) = layout.slots[i] else { continue };
-        let (a, b) = state.tokens[i];
+    let plain = scan.plain;
+    let out = batch.begin_direct();
+    let LineState { tokens, minutes } = state;
+    for (slot, &(a, b)) in layout.slots.iter().zip(tokens.iter()) {
+        let Some(slot) = slot else { continue };
         let tok = &line[a as usize..b as usize];
-        let def = &COLUMNS[col];
         if tok == b"-" {
-            if def.ty == ColType::String {
-                row.batch.value_buf(col).extend_from_slice(b"\"-\"");
+            if slot.ty == ColType::String {
+                out.extend_from_slice(slot.key);
+                out.extend_from_slice(b"\"-\"");
             }
             continue;
         }
-        match def.ty {
-            ColType::String if tok.len() > super::FIELD_LIMIT => row.text(col, tok),
+        match slot.ty {
             ColType::String => {
-                let out = row.batch.value_buf(col);
-                if plain {
+                out.extend_from_slice(slot.key);
+                if tok.len() > super::FIELD_LIMIT {
+                    if super::value::write_text(tok, out) {
+                        tally.note("truncated", Table::VpcFlow, COLUMNS[slot.col].name);
+                    }
+                } else if plain {
                     out.reserve(tok.len() + 2);
                     out.push(b'"');
                     out.extend_from_slice(tok);
@@ -282,43 +335,45 @@ pub fn map(
                 }
             }
             ColType::Int | ColType::Long => {
+                let col = slot.col;
                 let v = parse_int(tok).ok_or_else(|| bad_number(col, tok, "integer"))?;
-                let fits = def.ty == ColType::Long || i32::try_from(v).is_ok();
+                let fits = slot.ty == ColType::Long || i32::try_from(v).is_ok();
                 let v = if fits {
                     v
                 } else if col == Col::Packets as usize {
-                    row.tally.note("clamped", Table::VpcFlow, def.name);
+                    tally.note("clamped", Table::VpcFlow, COLUMNS[col].name);
                     v.clamp(i32::MIN as i64, i32::MAX as i64)
                 } else {
                     return Err(bad_number(col, tok, "32-bit integer"));
                 };
+                out.extend_from_slice(slot.key);
                 // The token is already canonical JSON unless it has a sign or leading zeros.
-                let canonical = fits && tok[0] != b'-' && (tok[0] != b'0' || tok.len() == 1);
-                let out = row.batch.value_buf(col);
-                if canonical {
+                if fits && tok[0] != b'-' && (tok[0] != b'0' || tok.len() == 1) {
                     out.extend_from_slice(tok);
                 } else {
                     out.extend_from_slice(itoa_buf(v).as_bytes_mut());
                 }
             }
             ColType::DateTime => {
+                let col = slot.col;
                 let secs = parse_int(tok).ok_or_else(|| bad_number(col, tok, "unix time"))?;
-                let slot = usize::from(col != Col::TimeGenerated as usize);
-                if !state.write_time(slot, secs, row.batch.value_buf(col)) {
+                let which = usize::from(col != Col::TimeGenerated as usize);
+                out.extend_from_slice(slot.key);
+                if !minutes.write_time(which, secs, out) {
                     return Err(bad_number(col, tok, "unix time"));
                 }
             }
             ColType::Bool | ColType::Dynamic => unreachable!("no such VPC column"),
         }
     }
-    if row.batch.pending_is_empty() {
+    if !batch.end_direct() {
         return Err(RecordError::NoFields);
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tokenizer_tests {
+mod tests {
     use super::*;
 
     /// The byte loop the word tokenizer replaced: the reference.
@@ -341,6 +396,51 @@ mod tokenizer_tests {
         out
     }
 
+    fn row(header: &str, line: &str) -> Result<String, RecordError> {
+        let layout = Layout::from_header(header.as_bytes()).unwrap();
+        let mut b = Batch::new(Table::VpcFlow);
+        let mut t = Tally::default();
+        let r = map(
+            line.as_bytes(),
+            &layout,
+            &mut LineState::default(),
+            &mut b,
+            &mut t,
+        );
+        if r.is_err() {
+            b.rollback_row();
+        }
+        r?;
+        b.commit_row(None);
+        let mut out = Vec::new();
+        b.encode_ndjson(0..1, &mut out);
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn rows_are_written_in_header_order_each_column_once() {
+        assert_eq!(
+            row(
+                "srcaddr version srcaddr dstport start reject-reason",
+                "10.0.0.1 2 10.0.0.2 - 1700000000 X"
+            )
+            .unwrap(),
+            "{\"Version\":2,\"SrcAddr\":\"10.0.0.2\",\"TimeGenerated\":\"2023-11-14T22:13:20Z\"}\n"
+        );
+        assert_eq!(
+            row("version account-id", "2 a\"b").unwrap(),
+            "{\"Version\":2,\"AccountId\":\"a\\\"b\"}\n"
+        );
+        assert_eq!(
+            row("version dstport", "- -").unwrap_err().reason(),
+            "no_mapped_fields"
+        );
+        assert_eq!(
+            row("version dstport", "2 x").unwrap_err().reason(),
+            "bad_number"
+        );
+    }
+
     #[test]
     fn word_tokenizer_equals_the_byte_loop() {
         let mut state = LineState::default();
@@ -353,7 +453,10 @@ mod tokenizer_tests {
         };
         for b in 0..=255u8 {
             for line in [vec![b], vec![b'a', b, b'b'], vec![b; 9]] {
-                state.tokenize(&line);
+                let scan = state.tokenize(&line);
+                assert_eq!(scan.ascii, b < 0x80);
+                let special = b == b'"' || b == b'\\' || (b < 0x20 && !b.is_ascii_whitespace());
+                assert_eq!(scan.plain, !special || b == 0x0b, "{b}");
                 assert_eq!(state.tokens, reference(&line), "{line:?}");
             }
         }
@@ -367,8 +470,15 @@ mod tokenizer_tests {
                     _ => b'a' + (next() % 26) as u8,
                 })
                 .collect();
-            state.tokenize(&line);
+            let scan = state.tokenize(&line);
             assert_eq!(state.tokens, reference(&line), "{line:?}");
+            assert_eq!(scan.ascii, line.is_ascii(), "{line:?}");
+            let plain = reference(&line).iter().all(|&(a, b)| {
+                line[a as usize..b as usize]
+                    .iter()
+                    .all(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+            });
+            assert_eq!(scan.plain, plain, "{line:?}");
         }
     }
 }
