@@ -259,6 +259,10 @@ def json_cursor() -> None:
         "bad_trailing.json": b'{"a":1} x',
         "bad_empty.json": b"",
         "unicode.json": '{"ключ":"значение","emoji":"😀"}'.encode(),
+        # Records for the SIMD indexer: escapes, strings and numbers across 64-byte blocks.
+        "record_blocks.json": b'{"' + b"p" * 61 + b'":"a\\\"b\\","' + b"q" * 58 + b'":-12.5e+3,"r":[true,{"s":null}]}',
+        "record_backslash_run.json": b'{"k":"' + b"x" * 55 + b'\\\\\\\\\"y","l":{}}',
+        "record_ct.json": b'{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","sessionContext":{"attributes":{"mfaAuthenticated":"false"}}},"requestParameters":{"bucketName":"b","Host":"b.s3.amazonaws.com"},"readOnly":true,"resources":[{"ARN":"arn:aws:s3:::b"}],"n":0}',
     }
     for name, data in docs.items():
         write(t, name, data)

@@ -592,8 +592,42 @@ pub fn has_lone_surrogate(data: &[u8]) -> bool {
 /// accepts as syntax (`IgnoredAny`, which like the cursor does not care about number range)
 /// and that have no unpaired surrogate escape; and the writers built on it round-trip through
 /// serde_json.
+/// The SIMD fast path for indexing a record either declines or agrees with the cursor
+/// exactly: same validity, end, member spans, whitespace and ASCII answers. Checked on any
+/// bytes (the framer calls it before the UTF-8 check), from the first `{`.
+pub fn check_fast_index(data: &[u8]) {
+    let Some(at) = data.iter().position(|&b| b == b'{') else {
+        return;
+    };
+    let doc = &data[at..];
+    let mut fast = Vec::new();
+    let Some(got) = json::fast_index_object(doc, &mut fast) else {
+        return;
+    };
+    assert!(
+        got.ascii == doc[..got.end].is_ascii(),
+        "fast path ASCII answer wrong"
+    );
+    if !got.ascii && std::str::from_utf8(&doc[..got.end]).is_err() {
+        // The framer refuses the record on its UTF-8 check; the cursor assumes UTF-8.
+        return;
+    }
+    let mut slow = Vec::new();
+    let mut c = Cursor::new(doc);
+    let want = c.index_object(&mut slow);
+    assert!(
+        want.is_ok(),
+        "fast path accepted what the cursor rejects ({want:?}): {:?}",
+        String::from_utf8_lossy(doc)
+    );
+    assert_eq!(got.end, c.pos(), "record end");
+    assert_eq!(fast, slow, "member index");
+    assert_eq!(got.whitespace, c.saw_whitespace(), "whitespace");
+}
+
 pub fn check_json(data: &[u8]) {
     let ours = Cursor::document(data);
+    check_fast_index(data);
     let Ok(text) = std::str::from_utf8(data) else {
         // The cursor's contract is UTF-8 input (callers check it first); not panicking is all.
         return;

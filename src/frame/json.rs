@@ -152,8 +152,35 @@ impl JsonSplitter {
             Mode::Values => memchr::memchr(b'\n', &buf[at..]),
             Mode::Records => None,
         };
-        let (window, controls) = match line_end {
-            Some(nl) => (&buf[at..at + nl], has_controls(&buf[at..at + nl])),
+        let window = match line_end {
+            Some(nl) => &buf[at..at + nl],
+            None => &buf[at..],
+        };
+        let first_member = self.members.len();
+        // The SIMD path handles plain valid records; anything else is the cursor's.
+        if let Some(ix) = crate::json::fast_index_object(window, &mut self.members) {
+            if !ix.ascii && std::str::from_utf8(&window[..ix.end]).is_err() {
+                self.members.truncate(first_member);
+                return false;
+            }
+            let end = at + ix.end;
+            out.push(Span::Record {
+                start: at as u32,
+                end: end as u32,
+                check: if ix.whitespace {
+                    Check::Valid
+                } else {
+                    Check::Minified
+                },
+                members: (first_member as u32, self.members.len() as u32),
+            });
+            self.pos = end;
+            self.prev_newline = false;
+            return true;
+        }
+        self.members.truncate(first_member);
+        let controls = match line_end {
+            Some(_) => has_controls(window),
             // One document, or objects concatenated without newlines: each byte is checked
             // once per object, not once per record.
             None => {
@@ -162,11 +189,10 @@ impl JsonSplitter {
                     self.controls |= has_controls(&buf[from..]);
                     self.controls_checked = buf.len();
                 }
-                (&buf[at..], self.controls)
+                self.controls
             }
         };
         let mut c = Cursor::with_controls(window, controls);
-        let first_member = self.members.len();
         match c.index_object(&mut self.members) {
             Ok(v) => {
                 let end = at + c.pos();

@@ -16,6 +16,7 @@
 //! 64 KB truncation are unescaped and re-escaped.
 
 mod cursor;
+mod fast;
 mod find;
 mod write;
 
@@ -23,6 +24,7 @@ pub use cursor::{
     has_controls, walk_index, Cursor, Error, ErrorKind, Fields, Kind, Member, MemberSpan, Value,
     MAX_DEPTH,
 };
+pub use fast::{index_object as fast_index_object, Indexed};
 pub use find::quote_or_backslash;
 pub use write::{
     escape_minified_into, escape_str_into, minify_escaped_into, minify_into, unescape_into,

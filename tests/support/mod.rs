@@ -270,6 +270,11 @@ pub fn logferry(args: &[&str]) -> Command {
 /// [`logferry`] with another endpoint (a fault-injecting proxy in front of moto).
 pub fn logferry_at(endpoint: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_logferry"));
+    // Defaults relative to the working directory (the azure sink's ./dead-letters) land in a
+    // scratch directory, not in the checkout.
+    static CWD: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let cwd = CWD.get_or_init(|| tempfile::tempdir().expect("scratch working directory"));
+    cmd.current_dir(cwd.path());
     for (k, _) in std::env::vars() {
         if k.starts_with("LOGFERRY_") || k.starts_with("AWS_") || k.starts_with("AZURE_") {
             cmd.env_remove(k);
