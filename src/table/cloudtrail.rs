@@ -7,7 +7,7 @@
 //! order and number spelling survive.
 
 use super::declare_columns;
-use super::value::{walk_record, Row};
+use super::value::{map_row, walk_record, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
 use crate::frame::Check;
@@ -75,17 +75,26 @@ pub fn map(
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
-    let mut row = Row {
+    map_row(
         batch,
         tally,
-        table: Table::CloudTrail,
-        minified: check == Check::Minified,
-    };
+        Table::CloudTrail,
+        check == Check::Minified,
+        |row| fill(row, rec, check, index),
+    )
+}
+
+fn fill(
+    row: &mut Row,
+    rec: &[u8],
+    check: Check,
+    index: Option<&[MemberSpan]>,
+) -> Result<(), RecordError> {
     walk_record(rec, check, index, &mut |k, m| {
         // The nested objects the table flattens are walked in place.
         match k {
-            b"userIdentity" => return user_identity(&mut row, m),
-            b"tlsDetails" => return tls_details(&mut row, m),
+            b"userIdentity" => return user_identity(row, m),
+            b"tlsDetails" => return tls_details(row, m),
             _ => {}
         }
         let Ok(v) = m.value() else { return };
@@ -111,7 +120,7 @@ pub fn map(
             b"managementEvent" => return row.boolean(Col::ManagementEvent as usize, v),
             b"requestParameters" => {
                 row.json_text(Col::RequestParameters as usize, v);
-                return ip_permission(&mut row, v);
+                return ip_permission(row, v);
             }
             b"responseElements" => return row.json_text(Col::ResponseElements as usize, v),
             b"additionalEventData" => return row.json_text(Col::AdditionalEventData as usize, v),
@@ -120,11 +129,7 @@ pub fn map(
             _ => return,
         };
         row.string(col as usize, v);
-    })?;
-    if row.batch.pending_is_empty() {
-        return Err(RecordError::NoFields);
-    }
-    Ok(())
+    })
 }
 
 /// Calls `f` with each member of an object value (a trusted walk: the value was validated).
@@ -144,8 +149,10 @@ fn string_member(row: &mut Row, col: Col, m: &mut Member) {
 }
 
 fn user_identity(row: &mut Row, ui: &mut Member) {
-    let mut on_behalf_user = None;
-    let mut on_behalf_store = None;
+    // `onBehalfOf` wins over the identity's own fields, whatever the key order: both are
+    // kept until the end, and each column is written once.
+    let (mut own_user, mut own_store) = (None, None);
+    let (mut on_behalf_user, mut on_behalf_store) = (None, None);
     let _ = ui.object(&mut |k, m| {
         let col = match k {
             b"type" => Col::UserIdentityType,
@@ -155,8 +162,8 @@ fn user_identity(row: &mut Row, ui: &mut Member) {
             b"invokedBy" => Col::UserIdentityInvokedBy,
             b"accessKeyId" => Col::UserIdentityAccessKeyId,
             b"userName" => Col::UserIdentityUserName,
-            b"userId" => Col::UserIdentityUserId,
-            b"identityStoreArn" => Col::UserIdentityStoreArn,
+            b"userId" => return own_user = m.value().ok(),
+            b"identityStoreArn" => return own_store = m.value().ok(),
             b"sessionContext" => return session_context(row, m),
             b"onBehalfOf" => {
                 if let Ok(v) = m.value() {
@@ -169,11 +176,10 @@ fn user_identity(row: &mut Row, ui: &mut Member) {
         };
         string_member(row, col, m);
     });
-    // onBehalfOf wins over the identity's own fields, whatever the key order.
-    if let Some(v) = on_behalf_user {
+    if let Some(v) = on_behalf_user.or(own_user) {
         row.string(Col::UserIdentityUserId as usize, v);
     }
-    if let Some(v) = on_behalf_store {
+    if let Some(v) = on_behalf_store.or(own_store) {
         row.string(Col::UserIdentityStoreArn as usize, v);
     }
 }
@@ -228,7 +234,10 @@ fn tls_details(row: &mut Row, tls: &mut Member) {
 /// `requestParameters.ipPermissions.items[0]`: the first permission of a security-group call.
 fn ip_permission(row: &mut Row, rp: Value) {
     // Most calls have no permissions: a SIMD substring test saves walking their parameters.
-    if rp.kind != Kind::Object || memchr::memmem::find(rp.raw, b"\"ipPermissions\"").is_none() {
+    // The searcher is built once (building it per record showed in `perf`).
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"ipPermissions\""));
+    if rp.kind != Kind::Object || FINDER.find(rp.raw).is_none() {
         return;
     }
     let Some(first) = rp
@@ -271,6 +280,37 @@ mod tests {
         let mut out = Vec::new();
         b.encode_json(0..1, &mut out);
         Ok(String::from_utf8(out).unwrap())
+    }
+
+    /// A key that comes twice makes the row be mapped again by column: the last value wins,
+    /// every column appears once, and a note is counted once.
+    #[test]
+    fn duplicate_keys_last_wins_notes_once() {
+        let rec = r#"{"eventName":"A","readOnly":"maybe","userIdentity":{"userId":"u0","type":"IAMUser","userId":"u1"},"eventName":"B"}"#;
+        let mut b = Batch::new(Table::CloudTrail);
+        let mut t = Tally::default();
+        map(rec.as_bytes(), Check::Unchecked, None, &mut b, &mut t).unwrap();
+        b.commit_row(None);
+        let mut out = Vec::new();
+        b.encode_json(0..1, &mut out);
+        let row: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&out[1..out.len() - 1]).unwrap();
+        assert_eq!(row["EventName"], "B");
+        assert_eq!(row["UserIdentityUserId"], "u1");
+        assert_eq!(row["UserIdentityType"], "IAMUser");
+        assert_eq!(row.len(), 3, "{row:?}");
+        assert_eq!(
+            t.notes.get("invalid_bool:AWSCloudTrail.ReadOnly"),
+            1,
+            "{:?}",
+            t.notes
+        );
+        // Written directly (no duplicate): the record's key order.
+        let rec = r#"{"readOnly":true,"eventName":"A","eventTime":"2026-11-24T12:00:00Z"}"#;
+        assert_eq!(
+            map_str(rec, Check::Unchecked).unwrap(),
+            r#"[{"ReadOnly":true,"EventName":"A","TimeGenerated":"2026-11-24T12:00:00Z"}]"#
+        );
     }
 
     #[test]

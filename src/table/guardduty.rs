@@ -4,7 +4,7 @@
 //! the finding and the envelope's own fields are not used.
 
 use super::declare_columns;
-use super::value::{walk_record, Row};
+use super::value::{map_row, walk_record, Row};
 use super::{RecordError, Table};
 use crate::batch::Batch;
 use crate::frame::Check;
@@ -37,32 +37,32 @@ pub fn map(
     batch: &mut Batch,
     tally: &mut Tally,
 ) -> Result<(), RecordError> {
-    let mut row = Row {
+    map_row(
         batch,
         tally,
-        table: Table::GuardDuty,
-        minified: check == Check::Minified,
-    };
-    let mut detail = None;
-    walk_record(rec, check, index, &mut |k, m| {
-        let Ok(v) = m.value() else { return };
-        if k == b"detail" && v.kind == Kind::Object {
-            detail = Some(v);
-        } else {
-            finding_field(&mut row, k, v);
-        }
-    })?;
-    if let Some(detail) = detail {
-        // An EventBridge envelope: the finding is its detail, not the envelope's own fields.
-        row.batch.rollback_row();
-        for (k, v) in detail.fields().into_iter().flatten().flatten() {
-            finding_field(&mut row, k, v);
-        }
-    }
-    if row.batch.pending_is_empty() {
-        return Err(RecordError::NoFields);
-    }
-    Ok(())
+        Table::GuardDuty,
+        check == Check::Minified,
+        |row| {
+            let mut detail = None;
+            walk_record(rec, check, index, &mut |k, m| {
+                let Ok(v) = m.value() else { return };
+                if k == b"detail" && v.kind == Kind::Object {
+                    detail = Some(v);
+                } else {
+                    finding_field(row, k, v);
+                }
+            })?;
+            if let Some(detail) = detail {
+                // An EventBridge envelope: the finding is its detail, not the envelope's own
+                // fields.
+                row.restart();
+                for (k, v) in detail.fields().into_iter().flatten().flatten() {
+                    finding_field(row, k, v);
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 fn finding_field(row: &mut Row, k: &[u8], v: Value) {

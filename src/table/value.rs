@@ -110,13 +110,22 @@ pub(crate) fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-/// The row being written, with the table it belongs to for naming notes.
+/// The row being written.
+///
+/// A row is written straight into the batch's body in the record's key order (see
+/// [`Batch::begin_direct`]) unless a column comes twice (a duplicated key): then the record is
+/// mapped again by column, where the last value wins as before. Notes wait for the row to be
+/// kept, so that a record mapped twice is noted once.
 pub(crate) struct Row<'b> {
     pub batch: &'b mut Batch,
-    pub tally: &'b mut Tally,
-    pub table: Table,
+    tally: &'b mut Tally,
     /// The record has no insignificant whitespace: nested values are copied as they are.
     pub minified: bool,
+    /// Writing directly: the columns written so far.
+    direct: Option<u64>,
+    /// A column came twice while writing directly.
+    again: bool,
+    notes: Vec<(&'static str, usize)>,
 }
 
 fn floor_char_boundary(s: &[u8], max: usize) -> usize {
@@ -131,6 +140,37 @@ fn floor_char_boundary(s: &[u8], max: usize) -> usize {
     i
 }
 
+/// Maps one record with `fill`, writing directly and, when a column comes twice, again by
+/// column. On error the caller rolls the batch's row back.
+pub(crate) fn map_row(
+    batch: &mut Batch,
+    tally: &mut Tally,
+    table: Table,
+    minified: bool,
+    mut fill: impl FnMut(&mut Row) -> Result<(), RecordError>,
+) -> Result<(), RecordError> {
+    let mut row = Row::new(batch, tally, minified, true);
+    fill(&mut row)?;
+    if row.again {
+        row.batch.rollback_row();
+        row = Row::new(row.batch, row.tally, minified, false);
+        fill(&mut row)?;
+    }
+    let Row {
+        batch,
+        tally,
+        notes,
+        ..
+    } = row;
+    for (what, col) in notes {
+        tally.note(what, table, table.columns()[col].name);
+    }
+    if !batch.end_row() {
+        return Err(RecordError::NoFields);
+    }
+    Ok(())
+}
+
 /// Writes plain (unescaped, valid UTF-8) text as a JSON string, truncated on a character
 /// boundary at the field limit; true if it was truncated.
 pub(crate) fn write_text(text: &[u8], out: &mut Vec<u8>) -> bool {
@@ -139,10 +179,49 @@ pub(crate) fn write_text(text: &[u8], out: &mut Vec<u8>) -> bool {
     end < text.len()
 }
 
-impl Row<'_> {
-    fn note(&mut self, what: &str, col: usize) {
-        let name = self.table.columns()[col].name;
-        self.tally.note(what, self.table, name);
+impl<'b> Row<'b> {
+    fn new(batch: &'b mut Batch, tally: &'b mut Tally, minified: bool, direct: bool) -> Self {
+        if direct {
+            batch.begin_direct();
+        }
+        Row {
+            batch,
+            tally,
+            minified,
+            direct: direct.then_some(0),
+            again: false,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Drops what was written and starts the row over (in the same mode).
+    pub fn restart(&mut self) {
+        self.batch.rollback_row();
+        self.notes.clear();
+        if let Some(written) = &mut self.direct {
+            *written = 0;
+            self.batch.begin_direct();
+        }
+    }
+
+    fn note(&mut self, what: &'static str, col: usize) {
+        self.notes.push((what, col));
+    }
+
+    /// The buffer to append the encoded value of `col` to; a value must follow.
+    #[inline]
+    fn out(&mut self, col: usize) -> &mut Vec<u8> {
+        let Some(written) = &mut self.direct else {
+            return self.batch.value_buf(col);
+        };
+        let bit = 1u64 << col;
+        if *written & bit != 0 {
+            // Mapped again by column; this value goes nowhere.
+            self.again = true;
+            return self.batch.scratch();
+        }
+        *written |= bit;
+        self.batch.direct_key(col)
     }
 
     /// A string column. JSON strings are copied still escaped; other scalars become their
@@ -155,7 +234,7 @@ impl Row<'_> {
                 // Escaped length is never below the unescaped length, so a short raw value
                 // cannot need truncation.
                 if content.len() <= FIELD_LIMIT {
-                    self.batch.value_buf(col).extend_from_slice(v.raw);
+                    self.out(col).extend_from_slice(v.raw);
                 } else {
                     let mut text = Vec::with_capacity(content.len());
                     json::unescape_into(content, &mut text);
@@ -164,7 +243,7 @@ impl Row<'_> {
             }
             Kind::Number if v.raw.len() > FIELD_LIMIT => self.text(col, v.raw),
             Kind::Number | Kind::Bool => {
-                let out = self.batch.value_buf(col);
+                let out = self.out(col);
                 out.push(b'"');
                 out.extend_from_slice(v.raw);
                 out.push(b'"');
@@ -175,7 +254,7 @@ impl Row<'_> {
 
     /// A string column from plain (unescaped, valid UTF-8) text, truncated at the field limit.
     pub fn text(&mut self, col: usize, text: &[u8]) {
-        if write_text(text, self.batch.value_buf(col)) {
+        if write_text(text, self.out(col)) {
             self.note("truncated", col);
         }
     }
@@ -187,7 +266,7 @@ impl Row<'_> {
         }
         if v.raw.len() <= FIELD_LIMIT {
             let minified = self.minified;
-            let out = self.batch.value_buf(col);
+            let out = self.out(col);
             out.push(b'"');
             if minified {
                 json::escape_minified_into(v.raw, out);
@@ -208,9 +287,9 @@ impl Row<'_> {
             return;
         }
         if self.minified {
-            self.batch.value_buf(col).extend_from_slice(v.raw);
+            self.out(col).extend_from_slice(v.raw);
         } else {
-            json::minify_into(v.raw, self.batch.value_buf(col));
+            json::minify_into(v.raw, self.out(col));
         }
     }
 
@@ -231,7 +310,7 @@ impl Row<'_> {
             }
             _ => return self.note("invalid_bool", col),
         };
-        let out = self.batch.value_buf(col);
+        let out = self.out(col);
         out.extend_from_slice(if b { b"true" } else { b"false" });
     }
 
@@ -240,7 +319,7 @@ impl Row<'_> {
         match v.kind {
             Kind::Null => {}
             Kind::String if is_iso8601(&v.raw[1..v.raw.len() - 1]) => {
-                self.batch.value_buf(col).extend_from_slice(v.raw);
+                self.out(col).extend_from_slice(v.raw);
             }
             _ => self.note("invalid_datetime", col),
         }
@@ -263,9 +342,7 @@ impl Row<'_> {
         match parsed {
             Some(f) => {
                 let mut buf = itoa_buf(f.trunc() as i64);
-                self.batch
-                    .value_buf(col)
-                    .extend_from_slice(buf.as_bytes_mut());
+                self.out(col).extend_from_slice(buf.as_bytes_mut());
             }
             None => self.note("invalid_int", col),
         }
