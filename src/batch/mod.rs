@@ -26,12 +26,12 @@ use std::ops::Range;
 use std::time::Instant;
 
 use crate::ack::Ticket;
-use crate::table::Table;
+use crate::table::{Key, Table};
 
 pub struct Batch {
     table: Table,
     /// `,"Name":` per column: the first comma of a row becomes its `{`.
-    keys: &'static [Box<[u8]>],
+    keys: &'static [Key],
     /// The pending row's value per column; meaningful for the columns in `pending`, empty
     /// for the others.
     values: Vec<Vec<u8>>,
@@ -138,7 +138,7 @@ impl Batch {
     #[inline]
     pub fn direct_key(&mut self, col: usize) -> &mut Vec<u8> {
         debug_assert!(self.direct.is_some());
-        self.body.extend_from_slice(&self.keys[col]);
+        self.keys[col].write(&mut self.body);
         &mut self.body
     }
 
@@ -218,7 +218,7 @@ impl Batch {
                 mask &= mask - 1;
                 let v = &mut self.values[col];
                 if !v.is_empty() {
-                    self.body.extend_from_slice(&self.keys[col]);
+                    self.keys[col].write(&mut self.body);
                     self.body.extend_from_slice(v);
                     v.clear();
                 }
@@ -425,9 +425,9 @@ mod tests {
         let keys = Table::VpcFlow.encoded_keys();
         let mut b = Batch::new(Table::VpcFlow);
         let body = b.begin_direct();
-        body.extend_from_slice(&keys[Col::Action as usize]);
+        keys[Col::Action as usize].write(body);
         body.extend_from_slice(b"\"ACCEPT\"");
-        body.extend_from_slice(&keys[Col::Version as usize]);
+        keys[Col::Version as usize].write(body);
         body.extend_from_slice(b"2");
         assert!(b.end_direct());
         let size = b.pending_row_bytes();
@@ -438,7 +438,7 @@ mod tests {
         assert!(b.pending_is_empty());
         b.rollback_row();
         let body = b.begin_direct();
-        body.extend_from_slice(&keys[Col::Version as usize]);
+        keys[Col::Version as usize].write(body);
         body.extend_from_slice(b"3");
         assert!(b.end_direct());
         let size = b.pending_row_bytes();
