@@ -21,7 +21,7 @@ fn stages(c: &mut Criterion) {
         let batches: Vec<Batch> = decoded
             .iter()
             .zip(&spans)
-            .flat_map(|(d, s)| map_all(table, d, s, 1 << 20))
+            .flat_map(|(d, s)| map_all(table, d, s, 1 << 20, &mut Vec::new()))
             .collect();
         let mut g = c.benchmark_group(table.name());
         g.throughput(Throughput::Bytes(corpus.plain_bytes() as u64));
@@ -49,7 +49,7 @@ fn stages(c: &mut Criterion) {
                     decoded
                         .iter()
                         .zip(&spans)
-                        .map(|(d, s)| map_all(table, d, s, 1 << 20).len())
+                        .map(|(d, s)| map_all(table, d, s, 1 << 20, &mut Vec::new()).len())
                         .sum::<usize>()
                 },
                 BatchSize::PerIteration,

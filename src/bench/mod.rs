@@ -126,10 +126,24 @@ fn drive<S: Splitter>(
     let _ = frame::frame(data, s, limits, &pools, &mut |_| {}, emit);
 }
 
-/// Maps pre-framed records into batches (no encoding): the parse+map stage.
-pub fn map_all(table: Table, data: &[u8], framed: &Framed, limit: usize) -> Vec<Batch> {
+/// Maps pre-framed records into batches: the parse+map stage. Batches are taken from `spare`
+/// when it has any (emptied), as the pipeline recycles them.
+pub fn map_all(
+    table: Table,
+    data: &[u8],
+    framed: &Framed,
+    limit: usize,
+    spare: &mut Vec<Batch>,
+) -> Vec<Batch> {
+    let mut fresh = || match spare.pop() {
+        Some(mut b) => {
+            b.reset();
+            b
+        }
+        None => Batch::new(table),
+    };
     let mut batches = Vec::new();
-    let mut batch = Batch::new(table);
+    let mut batch = fresh();
     let mut tally = Tally::default();
     let mut times = vpcflow::LineState::default();
     let mut layout = None;
@@ -152,7 +166,7 @@ pub fn map_all(table: Table, data: &[u8], framed: &Framed, limit: usize) -> Vec<
             continue;
         }
         if !batch.fits(batch.pending_row_bytes(), limit) {
-            batches.push(batch.split_off_committed(Batch::new(table)));
+            batches.push(batch.split_off_committed(fresh()));
         }
         batch.commit_row(None);
     }
@@ -260,16 +274,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         // Stages, one thread, each fed the previous stage's output (made once here).
         let decoded = corpus.decoded();
         let spans: Vec<_> = decoded.iter().map(|d| frame_all(table, d)).collect();
-        let map_pass = || {
+        let map_pass = |spare: &mut Vec<Batch>| {
             decoded
                 .iter()
                 .zip(&spans)
-                .flat_map(|(d, s)| map_all(table, d, s, settings.max_request_bytes))
+                .flat_map(|(d, s)| map_all(table, d, s, settings.max_request_bytes, spare))
                 .collect::<Vec<_>>()
         };
         // Mapping writes each row as JSON into its batch's body (there is no encoding pass):
         // the compress stage gzips each full batch's body in place, as sealing does.
-        let batches = map_pass();
+        let batches = map_pass(&mut Vec::new());
+        let mut spare = Vec::new();
         let rows: usize = batches.iter().map(Batch::rows).sum();
         let json_bytes: usize = batches.iter().map(Batch::json_bytes).sum();
         // The codec stages write into reused buffers, with one reused compressor (as each
@@ -329,7 +344,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                     .map(|d| frame_all(table, d).spans.len())
                     .sum::<usize>()
             });
-            timed(&mut t_map, map_pass);
+            spare = timed(&mut t_map, || map_pass(&mut spare));
             let gz_out = timed(&mut t_gzip, || compress_all(&mut gzip));
             let e2e_rows = timed(&mut t_e2e, || {
                 let mut m = ObjectMapper::new(settings, Limits::default());

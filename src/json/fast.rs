@@ -298,21 +298,10 @@ impl<'a, F: Fn(&[u8; 64]) -> Masks> Tokens<'a, F> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum State {
-    /// After `{`: a key or `}`.
-    KeyOrClose,
-    /// After `,` in an object: a key.
-    Key,
-    /// A value (its first token not yet read).
-    Value,
-    /// After `[`: a value or `]`.
-    ValueOrClose,
-    /// A value just ended: `,` or the closer.
-    After,
-}
-
 /// The walk over the tokens; `classify` is the block classifier for this CPU.
+///
+/// Straight-line code per member (key, colon, value, then `,` or closers) rather than a state
+/// machine: the dispatch on a state per token mispredicted.
 #[inline(always)]
 fn walk(
     buf: &[u8],
@@ -329,112 +318,78 @@ fn walk(
     // One bit per open container, 1 for an object; the record is the bottom one.
     let mut stack: u128 = 1;
     let mut depth = 1usize;
-    let mut state = State::KeyOrClose;
+    // The current member of the record: its key and where its value starts.
     let mut key = (0u32, 0u32);
-    let mut value_start = 0usize;
-    let mut last_end = 0usize;
-    // A token read ahead by `ValueOrClose` for `Value`.
-    let mut ahead: Option<usize> = None;
+    let mut top_start = 0usize;
+    let mut t = toks.next()?;
+    if buf[t] == b'}' {
+        return toks.finish(t + 1);
+    }
     loop {
-        match state {
-            State::KeyOrClose | State::Key => {
-                let t = toks.next()?;
-                match buf[t] {
-                    b'"' => {
-                        let close = toks.next()?;
-                        if buf[close] != b'"' {
-                            return None;
-                        }
-                        if depth == 1 {
-                            key = (t as u32 + 1, close as u32);
-                        }
-                        let colon = toks.next()?;
-                        if buf[colon] != b':' {
-                            return None;
-                        }
-                        state = State::Value;
-                    }
-                    b'}' if matches!(state, State::KeyOrClose) => {
-                        ahead = Some(t);
-                        state = State::After;
-                    }
-                    _ => return None,
-                }
+        // At the first token of a member (in an object) or an element (in an array).
+        if stack & 1 == 1 {
+            if buf[t] != b'"' {
+                return None;
             }
-            State::Value | State::ValueOrClose => {
-                let t = match ahead.take() {
-                    Some(t) => t,
-                    None => toks.next()?,
-                };
-                if depth == 1 {
-                    value_start = t;
-                }
-                match buf[t] {
-                    open @ (b'{' | b'[') => {
-                        if depth >= MAX_DEPTH {
-                            return None;
-                        }
-                        let is_obj = open == b'{';
-                        stack = (stack << 1) | is_obj as u128;
-                        depth += 1;
-                        state = if is_obj {
-                            State::KeyOrClose
-                        } else {
-                            State::ValueOrClose
-                        };
-                    }
-                    b'"' => {
-                        let close = toks.next()?;
-                        if buf[close] != b'"' {
-                            return None;
-                        }
-                        last_end = close + 1;
-                        state = State::After;
-                    }
-                    b']' if matches!(state, State::ValueOrClose) => {
-                        ahead = Some(t);
-                        state = State::After;
-                    }
-                    b't' | b'f' | b'n' | b'-' | b'0'..=b'9' => {
-                        last_end = scalar_end(buf, t)?;
-                        state = State::After;
-                    }
-                    _ => return None,
-                }
+            let close = toks.next()?;
+            if depth == 1 {
+                key = (t as u32 + 1, close as u32);
             }
-            State::After => {
-                // A value ended (or a container is about to close empty, with its closer
-                // read ahead). A member of the record ends with its value.
-                let t = match ahead.take() {
-                    Some(t) => t,
-                    None => {
-                        if depth == 1 {
-                            out.push(MemberSpan {
-                                key,
-                                value: (value_start as u32, last_end as u32),
-                            });
-                        }
-                        toks.next()?
-                    }
-                };
-                let is_obj = stack & 1 == 1;
-                match buf[t] {
-                    b',' => {
-                        state = if is_obj { State::Key } else { State::Value };
-                    }
-                    b'}' if is_obj => {}
-                    b']' if !is_obj => {}
-                    _ => return None,
+            if buf[toks.next()?] != b':' {
+                return None;
+            }
+            t = toks.next()?;
+        }
+        // The value at `t`.
+        if depth == 1 {
+            top_start = t;
+        }
+        let mut last_end = match buf[t] {
+            open @ (b'{' | b'[') => {
+                if depth >= MAX_DEPTH {
+                    return None;
                 }
-                if buf[t] != b',' {
+                let is_obj = open == b'{';
+                stack = (stack << 1) | is_obj as u128;
+                depth += 1;
+                t = toks.next()?;
+                let closer = if is_obj { b'}' } else { b']' };
+                if buf[t] != closer {
+                    continue;
+                }
+                // Empty.
+                stack >>= 1;
+                depth -= 1;
+                t + 1
+            }
+            // The next token is its closing quote: nothing else is a token inside a string.
+            b'"' => toks.next()? + 1,
+            b't' | b'f' | b'n' | b'-' | b'0'..=b'9' => scalar_end(buf, t)?,
+            _ => return None,
+        };
+        // A value ended at `last_end`: then `,` or closers.
+        loop {
+            if depth == 1 {
+                out.push(MemberSpan {
+                    key,
+                    value: (top_start as u32, last_end as u32),
+                });
+            }
+            t = toks.next()?;
+            match (buf[t], stack & 1 == 1) {
+                (b',', _) => {
+                    t = toks.next()?;
+                    break;
+                }
+                (b'}', true) | (b']', false) => {
                     stack >>= 1;
                     depth -= 1;
                     last_end = t + 1;
                     if depth == 0 {
-                        return toks.finish(t + 1);
+                        return toks.finish(last_end);
                     }
-                    state = State::After;
                 }
+                _ => return None,
             }
         }
     }
