@@ -79,6 +79,7 @@ pub fn map(
         batch,
         tally,
         Table::CloudTrail,
+        rec,
         check == Check::Minified,
         |row| fill(row, rec, check, index),
     )

@@ -41,6 +41,7 @@ pub fn map(
         batch,
         tally,
         Table::GuardDuty,
+        rec,
         check == Check::Minified,
         |row| {
             let mut detail = None;

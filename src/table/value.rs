@@ -119,6 +119,8 @@ pub(crate) fn kind_name(k: Kind) -> &'static str {
 pub(crate) struct Row<'b> {
     pub batch: &'b mut Batch,
     tally: &'b mut Tally,
+    /// The record's bytes, which the values are slices of.
+    rec: &'b [u8],
     /// The record has no insignificant whitespace: nested values are copied as they are.
     pub minified: bool,
     /// Writing directly: the columns written so far.
@@ -146,14 +148,15 @@ pub(crate) fn map_row(
     batch: &mut Batch,
     tally: &mut Tally,
     table: Table,
+    rec: &[u8],
     minified: bool,
     mut fill: impl FnMut(&mut Row) -> Result<(), RecordError>,
 ) -> Result<(), RecordError> {
-    let mut row = Row::new(batch, tally, minified, true);
+    let mut row = Row::new(batch, tally, rec, minified, true);
     fill(&mut row)?;
     if row.again {
         row.batch.rollback_row();
-        row = Row::new(row.batch, row.tally, minified, false);
+        row = Row::new(row.batch, row.tally, rec, minified, false);
         fill(&mut row)?;
     }
     let Row {
@@ -180,18 +183,45 @@ pub(crate) fn write_text(text: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 impl<'b> Row<'b> {
-    fn new(batch: &'b mut Batch, tally: &'b mut Tally, minified: bool, direct: bool) -> Self {
+    fn new(
+        batch: &'b mut Batch,
+        tally: &'b mut Tally,
+        rec: &'b [u8],
+        minified: bool,
+        direct: bool,
+    ) -> Self {
         if direct {
             batch.begin_direct();
         }
         Row {
             batch,
             tally,
+            rec,
             minified,
             direct: direct.then_some(0),
             again: false,
             notes: Vec::new(),
         }
+    }
+
+    /// Appends `col`'s key and `raw`, a slice of the record. Values up to 32 bytes with 32
+    /// bytes of record behind them are copied with one fixed-size copy and a length change: a
+    /// `memcpy` call per short value (ids, names, regions, times) showed in `perf`.
+    #[inline]
+    fn put_raw(&mut self, col: usize, raw: &[u8]) {
+        let rec = self.rec;
+        let out = self.out(col);
+        if raw.len() <= 32 {
+            // Where `raw` is in the record; a value from elsewhere wraps to an offset past it.
+            let off = (raw.as_ptr() as usize).wrapping_sub(rec.as_ptr() as usize);
+            if let Some(block) = rec.get(off..).and_then(|r| r.first_chunk::<32>()) {
+                let at = out.len();
+                out.extend_from_slice(block);
+                out.truncate(at + raw.len());
+                return;
+            }
+        }
+        out.extend_from_slice(raw);
     }
 
     /// Drops what was written and starts the row over (in the same mode).
@@ -234,7 +264,7 @@ impl<'b> Row<'b> {
                 // Escaped length is never below the unescaped length, so a short raw value
                 // cannot need truncation.
                 if content.len() <= FIELD_LIMIT {
-                    self.out(col).extend_from_slice(v.raw);
+                    self.put_raw(col, v.raw);
                 } else {
                     let mut text = Vec::with_capacity(content.len());
                     json::unescape_into(content, &mut text);
@@ -319,7 +349,7 @@ impl<'b> Row<'b> {
         match v.kind {
             Kind::Null => {}
             Kind::String if is_iso8601(&v.raw[1..v.raw.len() - 1]) => {
-                self.out(col).extend_from_slice(v.raw);
+                self.put_raw(col, v.raw);
             }
             _ => self.note("invalid_datetime", col),
         }
