@@ -143,6 +143,80 @@ impl LineState {
     /// The same words tell whether the line is ASCII and whether any token needs JSON
     /// escaping, which saved three more passes over every line.
     fn tokenize(&mut self, line: &[u8]) -> Scan {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.tokenize_avx2(line) };
+        }
+        self.tokenize_swar(line)
+    }
+
+    /// [`LineState::tokenize`] 32 bytes at a time with AVX2 (a bit per byte from each
+    /// comparison), on CPUs that have it: a quarter of the instructions of the word loop.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn tokenize_avx2(&mut self, line: &[u8]) -> Scan {
+        use std::arch::x86_64::*;
+        self.tokens.clear();
+        let n = line.len();
+        let (mut high, mut special) = (0u32, 0u32);
+        let mut prev_ws = 1u32;
+        let mut start = 0usize;
+        let mut i = 0;
+        while i < n {
+            let mut padded = [b' '; 32];
+            let chunk: &[u8; 32] = match line[i..].first_chunk::<32>() {
+                Some(c) => c,
+                None => {
+                    // The tail, padded with spaces: a token running to the end ends at `n`.
+                    padded[..n - i].copy_from_slice(&line[i..]);
+                    &padded
+                }
+            };
+            // SAFETY: reads the 32 bytes of `chunk`.
+            let v = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
+            let eq = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
+            // Tab to carriage return (0x09-0x0d): `v - 9` is at most 4, unsigned.
+            let t = _mm256_sub_epi8(v, _mm256_set1_epi8(9));
+            let tab_to_cr = _mm256_cmpeq_epi8(_mm256_min_epu8(t, _mm256_set1_epi8(4)), t);
+            let ws_v = _mm256_or_si256(eq(b' '), tab_to_cr);
+            let below_space = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+            let needs = _mm256_or_si256(
+                _mm256_or_si256(eq(b'"'), eq(b'\\')),
+                _mm256_andnot_si256(ws_v, below_space),
+            );
+            special |= _mm256_movemask_epi8(needs) as u32;
+            high |= _mm256_movemask_epi8(v) as u32;
+            let ws = _mm256_movemask_epi8(ws_v) as u32;
+            // Bit k of `before` is whether byte k-1 was whitespace.
+            let mut edges = ws ^ ((ws << 1) | prev_ws);
+            while edges != 0 {
+                let bit = edges.trailing_zeros();
+                edges &= edges - 1;
+                let pos = i + bit as usize;
+                if ws & (1 << bit) == 0 {
+                    start = pos;
+                } else {
+                    self.tokens.push((start as u32, pos as u32));
+                }
+            }
+            prev_ws = ws >> 31;
+            i += 32;
+        }
+        if prev_ws == 0 {
+            self.tokens.push((start as u32, n as u32));
+        }
+        Scan {
+            ascii: high == 0,
+            plain: special == 0,
+        }
+    }
+
+    /// The portable tokenizer, eight bytes at a time.
+    fn tokenize_swar(&mut self, line: &[u8]) -> Scan {
         self.tokens.clear();
         let n = line.len();
         let (mut high, mut special) = (0u64, 0u64);
@@ -489,7 +563,7 @@ mod tests {
             }
         }
         for _ in 0..20_000 {
-            let len = (next() % 40) as usize;
+            let len = (next() % 100) as usize;
             let line: Vec<u8> = (0..len)
                 .map(|_| match next() % 6 {
                     0 => b' ',
@@ -500,6 +574,13 @@ mod tests {
                 .collect();
             let scan = state.tokenize(&line);
             assert_eq!(state.tokens, reference(&line), "{line:?}");
+            let swar = state.tokenize_swar(&line);
+            assert_eq!(state.tokens, reference(&line), "{line:?}");
+            assert_eq!(
+                (swar.ascii, swar.plain),
+                (scan.ascii, scan.plain),
+                "{line:?}"
+            );
             assert_eq!(scan.ascii, line.is_ascii(), "{line:?}");
             let plain = reference(&line).iter().all(|&(a, b)| {
                 line[a as usize..b as usize]
