@@ -163,19 +163,7 @@ impl JsonSplitter {
                 self.members.truncate(first_member);
                 return false;
             }
-            let end = at + ix.end;
-            out.push(Span::Record {
-                start: at as u32,
-                end: end as u32,
-                check: if ix.whitespace {
-                    Check::Valid
-                } else {
-                    Check::Minified
-                },
-                members: (first_member as u32, self.members.len() as u32),
-            });
-            self.pos = end;
-            self.prev_newline = false;
+            self.accept(at, at + ix.end, ix.whitespace, first_member, out);
             return true;
         }
         self.members.truncate(first_member);
@@ -195,23 +183,11 @@ impl JsonSplitter {
         let mut c = Cursor::with_controls(window, controls);
         match c.index_object(&mut self.members) {
             Ok(v) => {
-                let end = at + c.pos();
                 if !v.raw.is_ascii() && std::str::from_utf8(v.raw).is_err() {
                     self.members.truncate(first_member);
                     return false;
                 }
-                out.push(Span::Record {
-                    start: at as u32,
-                    end: end as u32,
-                    check: if c.saw_whitespace() {
-                        Check::Valid
-                    } else {
-                        Check::Minified
-                    },
-                    members: (first_member as u32, self.members.len() as u32),
-                });
-                self.pos = end;
-                self.prev_newline = false;
+                self.accept(at, at + c.pos(), c.saw_whitespace(), first_member, out);
                 true
             }
             Err(_) => {
@@ -219,6 +195,30 @@ impl JsonSplitter {
                 false
             }
         }
+    }
+
+    /// Hands on the validated record `at..end`, whose members were indexed from
+    /// `first_member` on.
+    fn accept(
+        &mut self,
+        at: usize,
+        end: usize,
+        whitespace: bool,
+        first_member: usize,
+        out: &mut Vec<Span>,
+    ) {
+        out.push(Span::Record {
+            start: at as u32,
+            end: end as u32,
+            check: if whitespace {
+                Check::Valid
+            } else {
+                Check::Minified
+            },
+            members: (first_member as u32, self.members.len() as u32),
+        });
+        self.pos = end;
+        self.prev_newline = false;
     }
 
     /// Inside a record's nested values only strings and brackets matter: a tight loop for

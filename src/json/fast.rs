@@ -563,13 +563,8 @@ mod tests {
     #[test]
     fn random_mutations_agree() {
         let base = br#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:x/y","sessionContext":{"attributes":{"mfaAuthenticated":"false"}}},"n":[1,-2.5e3,0,true,null],"s":"a\"b\\c\/d\te","o":{}}"#;
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut next = move || rng.u64(..);
         let alphabet = b"{}[]:,\" \\\n\tx0-1.eEtrufalsn/\x01\x80";
         let mut accepted = 0;
         for _ in 0..30_000 {

@@ -364,14 +364,11 @@ mod tests {
     /// The chunked escaper against a byte loop, quotes and backslashes anywhere.
     #[test]
     fn escape_minified_matches_a_byte_loop() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..5_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 150) as usize;
+            let len = rng.usize(..150);
             let raw: Vec<u8> = (0..len)
-                .map(|i| match (seed >> (i % 60)) % 7 {
+                .map(|i| match rng.u8(..7) {
                     0 => b'"',
                     1 => b'\\',
                     _ => b'a' + (i % 26) as u8,

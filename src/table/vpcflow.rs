@@ -546,13 +546,8 @@ mod tests {
     #[test]
     fn word_tokenizer_equals_the_byte_loop() {
         let mut state = LineState::default();
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut next = move || rng.u64(..);
         for b in 0..=255u8 {
             for line in [vec![b], vec![b'a', b, b'b'], vec![b; 9]] {
                 let scan = state.tokenize(&line);
