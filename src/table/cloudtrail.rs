@@ -163,8 +163,19 @@ fn user_identity(row: &mut Row, ui: &mut Member) {
             b"invokedBy" => Col::UserIdentityInvokedBy,
             b"accessKeyId" => Col::UserIdentityAccessKeyId,
             b"userName" => Col::UserIdentityUserName,
-            b"userId" => return own_user = m.value().ok(),
-            b"identityStoreArn" => return own_store = m.value().ok(),
+            // A null is no value: it does not replace one read before it.
+            b"userId" => {
+                if let Some(v) = m.value().ok().filter(|v| !v.is_null()) {
+                    own_user = Some(v);
+                }
+                return;
+            }
+            b"identityStoreArn" => {
+                if let Some(v) = m.value().ok().filter(|v| !v.is_null()) {
+                    own_store = Some(v);
+                }
+                return;
+            }
             b"sessionContext" => return session_context(row, m),
             b"onBehalfOf" => {
                 if let Ok(v) = m.value() {
@@ -287,7 +298,7 @@ mod tests {
     /// every column appears once, and a note is counted once.
     #[test]
     fn duplicate_keys_last_wins_notes_once() {
-        let rec = r#"{"eventName":"A","readOnly":"maybe","userIdentity":{"userId":"u0","type":"IAMUser","userId":"u1"},"eventName":"B"}"#;
+        let rec = r#"{"eventName":"A","readOnly":"maybe","userIdentity":{"userId":"u0","type":"IAMUser","userId":"u1","userId":null},"eventName":"B"}"#;
         let mut b = Batch::new(Table::CloudTrail);
         let mut t = Tally::default();
         map(rec.as_bytes(), Check::Unchecked, None, &mut b, &mut t).unwrap();

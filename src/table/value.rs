@@ -228,6 +228,7 @@ impl<'b> Row<'b> {
     pub fn restart(&mut self) {
         self.batch.rollback_row();
         self.notes.clear();
+        self.again = false;
         if let Some(written) = &mut self.direct {
             *written = 0;
             self.batch.begin_direct();

@@ -93,12 +93,14 @@ impl Layout {
             let col = COLUMNS.iter().position(|c| c.source == hyphenated);
             match col {
                 None => unknown.push(tok.to_string()),
-                // A row is written in header order with each column once: a field named twice
-                // takes the later value, as a column overwritten would.
+                // A row is written in header order with each column once: of a field named
+                // twice, the later one fills the column and the earlier one is counted and
+                // ignored like an unknown field.
                 Some(col) => {
                     for s in &mut slots {
                         if s.is_some_and(|s| s.col == col) {
                             *s = None;
+                            unknown.push(tok.to_string());
                         }
                     }
                 }
@@ -521,6 +523,8 @@ mod tests {
 
     #[test]
     fn rows_are_written_in_header_order_each_column_once() {
+        let layout = Layout::from_header(b"srcaddr version srcaddr reject-reason").unwrap();
+        assert_eq!(layout.unknown, ["srcaddr", "reject-reason"]);
         assert_eq!(
             row(
                 "srcaddr version srcaddr dstport start reject-reason",
