@@ -86,11 +86,6 @@ impl Gzip {
     }
 }
 
-/// Appends `data` gzip-compressed at `level` to `out`.
-pub fn gzip_into(data: &[u8], level: u32, out: &mut Vec<u8>) {
-    Gzip::new(level).compress(&[data], out);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

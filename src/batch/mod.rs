@@ -112,17 +112,6 @@ impl Batch {
         v
     }
 
-    /// Removes the pending row's value for `col`: the key will be absent.
-    pub fn clear_value(&mut self, col: usize) {
-        self.pending &= !(1 << col);
-        self.values[col].clear();
-    }
-
-    /// Whether the pending row has a value for `col`.
-    pub fn has_value(&self, col: usize) -> bool {
-        self.pending & (1 << col) != 0 && !self.values[col].is_empty()
-    }
-
     /// Starts a row written directly: the caller appends `,"Key":value` pieces (the keys of
     /// [`Table::encoded_keys`]) to the returned body, each column at most once, then calls
     /// [`Batch::end_direct`].
@@ -324,11 +313,6 @@ impl Batch {
         &self.body[self.row_start(rows.start)..self.row_ends[rows.end - 1] as usize - 1]
     }
 
-    /// Size of the JSON array of `rows`.
-    pub fn json_bytes_of(&self, rows: Range<usize>) -> usize {
-        self.rows_json(rows).len() + 2
-    }
-
     /// Appends `rows` as a JSON array: the Logs Ingestion API request body.
     pub fn encode_json(&self, rows: Range<usize>, out: &mut Vec<u8>) {
         let json = self.rows_json(rows);
@@ -351,6 +335,12 @@ impl Batch {
 mod tests {
     use super::*;
     use crate::table::vpcflow::Col;
+
+    fn encoded_len(b: &Batch, rows: Range<usize>) -> usize {
+        let mut out = Vec::new();
+        b.encode_json(rows, &mut out);
+        out.len()
+    }
 
     fn put(b: &mut Batch, col: Col, v: &str) {
         b.value_buf(col as usize).extend_from_slice(v.as_bytes());
@@ -379,7 +369,7 @@ mod tests {
         let mut one = Vec::new();
         b.encode_json(1..2, &mut one);
         assert_eq!(one, br#"[{"LogStatus":"NODATA"}]"#);
-        assert_eq!(one.len(), b.json_bytes_of(1..2));
+        assert_eq!(one.len(), encoded_len(&b, 1..2));
         // A pending row that does not fit moves to the next batch on its own.
         put(&mut b, Col::Version, "4");
         assert!(!b.fits(b.pending_row_bytes(), out.len()));
@@ -402,8 +392,8 @@ mod tests {
             tail,
             b"{\"Action\":\"REJECT\"}\n{\"Version\":5,\"Action\":\"ACCEPT\"}\n"
         );
-        assert_eq!(b.json_bytes(), b.json_bytes_of(0..3));
-        assert_eq!(b.json_bytes_of(1..1), 2);
+        assert_eq!(b.json_bytes(), encoded_len(&b, 0..3));
+        assert_eq!(encoded_len(&b, 1..1), 2);
     }
 
     /// A row with no column at all is `{}` (the mappers refuse them, the batch stays exact).

@@ -117,12 +117,12 @@ pub(crate) fn kind_name(k: Kind) -> &'static str {
 /// mapped again by column, where the last value wins as before. Notes wait for the row to be
 /// kept, so that a record mapped twice is noted once.
 pub(crate) struct Row<'b> {
-    pub batch: &'b mut Batch,
+    batch: &'b mut Batch,
     tally: &'b mut Tally,
     /// The record's bytes, which the values are slices of.
     rec: &'b [u8],
     /// The record has no insignificant whitespace: nested values are copied as they are.
-    pub minified: bool,
+    minified: bool,
     /// Writing directly: the columns written so far.
     direct: Option<u64>,
     /// A column came twice while writing directly.
