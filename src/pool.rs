@@ -8,6 +8,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::ack::Ticket;
 use crate::batch::Batch;
+use crate::json::MemberSpan;
 use crate::sink::Request;
 use crate::table::Table;
 
@@ -34,6 +35,9 @@ impl<T> Pool<T> {
 
 pub struct Pools {
     bytes: Pool<Vec<u8>>,
+    /// Chunks' member indexes (a few hundred kilobytes each: growing a fresh one per chunk
+    /// showed in `perf` as copies and page faults).
+    members: Pool<Vec<MemberSpan>>,
     batches: [Pool<Batch>; 3],
     /// Buffers that grew beyond this (a huge record) are not kept.
     max_keep: usize,
@@ -43,6 +47,7 @@ impl Pools {
     pub fn new(threads: usize, chunk_bytes: usize) -> Self {
         Pools {
             bytes: Pool::new(threads * 2 + 2),
+            members: Pool::new(threads * 2 + 2),
             batches: Table::ALL.map(|_| Pool::new(threads + 1)),
             max_keep: chunk_bytes.max(1 << 20) * 4,
         }
@@ -63,6 +68,19 @@ impl Pools {
     pub fn give_bytes(&self, v: Vec<u8>) {
         if v.capacity() <= self.max_keep {
             self.bytes.give(v);
+        }
+    }
+
+    /// An empty member index.
+    pub fn members(&self) -> Vec<MemberSpan> {
+        let mut v = self.members.take().unwrap_or_default();
+        v.clear();
+        v
+    }
+
+    pub fn give_members(&self, v: Vec<MemberSpan>) {
+        if v.capacity() * std::mem::size_of::<MemberSpan>() <= self.max_keep {
+            self.members.give(v);
         }
     }
 

@@ -600,8 +600,10 @@ pub fn check_fast_index(data: &[u8]) {
         return;
     };
     let doc = &data[at..];
+    // Nested objects are indexed under these keys (short ones, which mutations make).
+    let descend: &[&[u8]] = &[b"userIdentity", b"sessionContext", b"a", b"b", b""];
     let mut fast = Vec::new();
-    let Some(got) = json::fast_index_object(doc, &mut fast) else {
+    let Some(got) = json::fast_index_object(doc, descend, &mut fast) else {
         return;
     };
     assert!(
@@ -614,7 +616,7 @@ pub fn check_fast_index(data: &[u8]) {
     }
     let mut slow = Vec::new();
     let mut c = Cursor::new(doc);
-    let want = c.index_object(&mut slow);
+    let want = c.index_object(descend, &mut slow);
     assert!(
         want.is_ok(),
         "fast path accepted what the cursor rejects ({want:?}): {:?}",
@@ -623,6 +625,30 @@ pub fn check_fast_index(data: &[u8]) {
     assert_eq!(got.end, c.pos(), "record end");
     assert_eq!(fast, slow, "member index");
     assert_eq!(got.whitespace, c.saw_whitespace(), "whitespace");
+    // Walking the nested objects from the index meets the same members as scanning them.
+    let walked = |index: &[json::MemberSpan]| {
+        let mut keys = Vec::new();
+        json::walk_index(doc, index, &mut |k, m| walk_keys(k, m, 0, &mut keys));
+        keys
+    };
+    let unnested: Vec<_> = json::top_level(&fast)
+        .map(|m| json::MemberSpan {
+            nested: json::NOT_INDEXED,
+            ..*m
+        })
+        .collect();
+    assert_eq!(walked(&fast), walked(&unnested), "walk of the nested index");
+}
+
+/// Descends into every object member, recording each key with its depth.
+fn walk_keys<'a>(
+    key: &'a [u8],
+    m: &mut json::Member<'_, 'a>,
+    depth: usize,
+    keys: &mut Vec<(usize, &'a [u8])>,
+) {
+    keys.push((depth, key));
+    let _ = m.object(&mut |k, m| walk_keys(k, m, depth + 1, keys));
 }
 
 pub fn check_json(data: &[u8]) {

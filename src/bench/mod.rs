@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
-use crate::frame::{self, Check, JsonMode, JsonSplitter, Limits, LineSplitter, Span, Splitter};
+use crate::frame::{self, Check, JsonMode, JsonSplitter, Limits, LineSplitter, Span};
 use crate::json::MemberSpan;
 use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
 use crate::route::Router;
@@ -72,58 +72,68 @@ pub struct Framed {
     pub members: Vec<MemberSpan>,
 }
 
-/// Frames `data` in memory and returns the record spans.
+/// Frames `data` in memory and returns the record spans. The framer's buffers are recycled
+/// from one call to the next, as the pipeline recycles them.
 pub fn frame_all(table: Table, data: &[u8]) -> Framed {
-    let mut spans = Vec::new();
-    let mut members = Vec::new();
-    let mut collect = |c: frame::Chunk| {
-        let base = members.len();
-        for s in &c.spans {
-            if let Span::Record {
-                start,
-                end,
-                check,
-                members: (m0, m1),
-            } = *s
-            {
-                spans.push((
-                    c.offset as usize + start as usize,
-                    c.offset as usize + end as usize,
-                    check,
-                    (base + m0 as usize, base + m1 as usize),
-                ));
-            }
-        }
-        members.extend_from_slice(&c.members);
-        true
-    };
-    let limits = Limits::default();
-    match table {
-        Table::CloudTrail => drive(
-            &mut JsonSplitter::new(JsonMode::Records),
-            data,
-            &limits,
-            &mut collect,
-        ),
-        Table::GuardDuty => drive(
-            &mut JsonSplitter::new(JsonMode::Values),
-            data,
-            &limits,
-            &mut collect,
-        ),
-        Table::VpcFlow => drive(&mut LineSplitter::new(), data, &limits, &mut collect),
+    thread_local! {
+        static POOLS: crate::pool::Pools = crate::pool::Pools::new(1, Limits::default().chunk_bytes);
     }
-    Framed { spans, members }
-}
-
-fn drive<S: Splitter>(
-    s: &mut S,
-    data: &[u8],
-    limits: &Limits,
-    emit: &mut dyn FnMut(frame::Chunk) -> bool,
-) {
-    let pools = crate::pool::Pools::new(1, limits.chunk_bytes);
-    let _ = frame::frame(data, s, limits, &pools, &mut |_| {}, emit);
+    POOLS.with(|pools| {
+        let mut spans = Vec::new();
+        let mut members = Vec::new();
+        let mut collect = |c: frame::Chunk| {
+            let base = members.len();
+            for s in &c.spans {
+                if let Span::Record {
+                    start,
+                    end,
+                    check,
+                    members: (m0, m1),
+                } = *s
+                {
+                    spans.push((
+                        c.offset as usize + start as usize,
+                        c.offset as usize + end as usize,
+                        check,
+                        (base + m0 as usize, base + m1 as usize),
+                    ));
+                }
+            }
+            members.extend_from_slice(&c.members);
+            pools.give_bytes(c.data);
+            pools.give_members(c.members);
+            true
+        };
+        let limits = Limits::default();
+        let emit: &mut dyn FnMut(frame::Chunk) -> bool = &mut collect;
+        let _ = match table {
+            Table::CloudTrail => frame::frame(
+                data,
+                &mut JsonSplitter::new(JsonMode::Records).descending(table.nested_objects()),
+                &limits,
+                pools,
+                &mut |_| {},
+                emit,
+            ),
+            Table::GuardDuty => frame::frame(
+                data,
+                &mut JsonSplitter::new(JsonMode::Values),
+                &limits,
+                pools,
+                &mut |_| {},
+                emit,
+            ),
+            Table::VpcFlow => frame::frame(
+                data,
+                &mut LineSplitter::new(),
+                &limits,
+                pools,
+                &mut |_| {},
+                emit,
+            ),
+        };
+        Framed { spans, members }
+    })
 }
 
 /// Maps pre-framed records into batches: the parse+map stage. Batches are taken from `spare`

@@ -64,6 +64,8 @@ pub struct JsonSplitter {
     controls_checked: usize,
     /// Top-level member spans of the records validated since the last chunk.
     members: Vec<MemberSpan>,
+    /// Top-level keys whose object values are indexed too (see [`JsonSplitter::descending`]).
+    descend: &'static [&'static [u8]],
 }
 
 impl JsonSplitter {
@@ -93,7 +95,16 @@ impl JsonSplitter {
             controls: false,
             controls_checked: 0,
             members: Vec::new(),
+            descend: &[],
         }
+    }
+
+    /// Indexes the members of the records' top-level object values under these keys as well
+    /// (and of the objects in them), for a table that flattens them: its mapper then walks
+    /// them from the index without scanning them again.
+    pub fn descending(mut self, keys: &'static [&'static [u8]]) -> Self {
+        self.descend = keys;
+        self
     }
 
     /// Depth at which the records are.
@@ -158,7 +169,7 @@ impl JsonSplitter {
         };
         let first_member = self.members.len();
         // The SIMD path handles plain valid records; anything else is the cursor's.
-        if let Some(ix) = crate::json::fast_index_object(window, &mut self.members) {
+        if let Some(ix) = crate::json::fast_index_object(window, self.descend, &mut self.members) {
             if !ix.ascii && std::str::from_utf8(&window[..ix.end]).is_err() {
                 self.members.truncate(first_member);
                 return false;
@@ -181,7 +192,7 @@ impl JsonSplitter {
             }
         };
         let mut c = Cursor::with_controls(window, controls);
-        match c.index_object(&mut self.members) {
+        match c.index_object(self.descend, &mut self.members) {
             Ok(v) => {
                 if !v.raw.is_ascii() && std::str::from_utf8(v.raw).is_err() {
                     self.members.truncate(first_member);
@@ -459,8 +470,8 @@ impl Splitter for JsonSplitter {
         Ok(())
     }
 
-    fn take_members(&mut self) -> Vec<MemberSpan> {
-        std::mem::take(&mut self.members)
+    fn take_members(&mut self, fresh: Vec<MemberSpan>) -> Vec<MemberSpan> {
+        std::mem::replace(&mut self.members, fresh)
     }
 
     fn keep_from(&self) -> usize {

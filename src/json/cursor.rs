@@ -587,14 +587,46 @@ pub struct Member<'c, 'a> {
     consumed: bool,
     /// The value's span when it is already known (from an index): no scan needed.
     known: Option<Value<'a>>,
+    /// The index of the value's members, and the record it is relative to, when the value
+    /// was indexed: walking it needs no scan either.
+    nested: Option<(&'a [u8], &'c [MemberSpan])>,
 }
 
-/// Where one member of an indexed object is, relative to the object's first byte: the key's
+/// Where one member of an indexed object is, relative to the record's first byte: the key's
 /// content (between the quotes) and the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemberSpan {
     pub key: (u32, u32),
     pub value: (u32, u32),
+    /// How many entries after this one index the members of its value (and theirs, depth
+    /// first), when the indexer descended into it (see [`super::fast_index_object`]);
+    /// [`NOT_INDEXED`] when it did not.
+    pub nested: u32,
+}
+
+/// [`MemberSpan::nested`] of a member whose value was not indexed.
+pub const NOT_INDEXED: u32 = u32::MAX;
+
+impl MemberSpan {
+    /// The entries after this one that belong to its value.
+    pub fn descendants(&self) -> usize {
+        if self.nested == NOT_INDEXED {
+            0
+        } else {
+            self.nested as usize
+        }
+    }
+}
+
+/// The entries of an index that are members of the indexed object itself (not of a value
+/// nested in it).
+pub fn top_level(index: &[MemberSpan]) -> impl Iterator<Item = &MemberSpan> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let m = index.get(i)?;
+        i += 1 + m.descendants();
+        Some(m)
+    })
 }
 
 fn kind_of(first: u8) -> Kind {
@@ -608,17 +640,47 @@ fn kind_of(first: u8) -> Kind {
     }
 }
 
+/// Indexes the members of the valid object `raw`, which is at `base` in the record, after its
+/// own entry: each member, then (for an object value) its members, depth first. The
+/// recursion is as deep as the object, which was validated (at most [`MAX_DEPTH`]).
+fn index_nested(raw: &[u8], base: u32, out: &mut Vec<MemberSpan>) -> Result<(), Error> {
+    let at = |p: usize| base + p as u32;
+    Cursor::trusted(raw).members(|c, key, key_start| {
+        let value_start = c.pos;
+        let v = c.value()?;
+        let entry = out.len();
+        out.push(MemberSpan {
+            key: (at(key_start), at(key_start + key.len())),
+            value: (at(value_start), at(c.pos)),
+            nested: NOT_INDEXED,
+        });
+        if v.kind == Kind::Object {
+            index_nested(v.raw, at(value_start), out)?;
+            out[entry].nested = (out.len() - entry - 1) as u32;
+        }
+        Ok(())
+    })
+}
+
 /// Visits the members of an object from its index (see [`Cursor::index_object`]) without
-/// reading the object again; the visitor may still descend into a member's value.
+/// reading the object again; the visitor may still descend into a member's value, which is
+/// read from the index too when it was indexed. `rec`: the bytes the index is relative to.
 pub fn walk_index<'a>(
-    obj: &'a [u8],
+    rec: &'a [u8],
     index: &[MemberSpan],
     visit: &mut dyn FnMut(&'a [u8], &mut Member<'_, 'a>),
 ) {
-    for m in index {
+    let mut i = 0;
+    while let Some(m) = index.get(i) {
+        let next = i + 1 + m.descendants();
+        let nested = match m.nested {
+            NOT_INDEXED => None,
+            _ => index.get(i + 1..next),
+        };
+        i = next;
         let (Some(key), Some(raw)) = (
-            obj.get(m.key.0 as usize..m.key.1 as usize),
-            obj.get(m.value.0 as usize..m.value.1 as usize),
+            rec.get(m.key.0 as usize..m.key.1 as usize),
+            rec.get(m.value.0 as usize..m.value.1 as usize),
         ) else {
             continue;
         };
@@ -631,6 +693,7 @@ pub fn walk_index<'a>(
                 kind: kind_of(first),
                 raw,
             }),
+            nested: nested.map(|n| (rec, n)),
         };
         visit(key, &mut member);
     }
@@ -656,6 +719,12 @@ impl<'a> Member<'_, 'a> {
         visit: &mut dyn FnMut(&'a [u8], &mut Member<'_, 'a>),
     ) -> Result<(), Error> {
         self.consumed = true;
+        if let (Some((rec, entries)), Some(Kind::Object)) =
+            (self.nested, self.known.map(|v| v.kind))
+        {
+            walk_index(rec, entries, visit);
+            return Ok(());
+        }
         let r = if self.c.peek() == Some(b'{') {
             self.c.object(visit)
         } else {
@@ -709,8 +778,14 @@ impl<'a> Cursor<'a> {
 
     /// Validates the object at the cursor like [`Cursor::value`] and records where each of
     /// its members is (relative to the object's first byte), so that a later walk needs no
-    /// scan at all. On error `out` may hold a partial index; the caller discards it.
-    pub fn index_object(&mut self, out: &mut Vec<MemberSpan>) -> Result<Value<'a>, Error> {
+    /// scan at all. The object values of the members named in `descend` are indexed too (see
+    /// [`MemberSpan::nested`]). On error `out` may hold a partial index; the caller discards
+    /// it.
+    pub fn index_object(
+        &mut self,
+        descend: &[&[u8]],
+        out: &mut Vec<MemberSpan>,
+    ) -> Result<Value<'a>, Error> {
         let start = self.pos;
         if self.peek() != Some(b'{') {
             return Err(match self.peek() {
@@ -721,11 +796,18 @@ impl<'a> Cursor<'a> {
         let rel = |p: usize| (p - start) as u32;
         self.members(|c, key, key_start| {
             let value_start = c.pos;
-            c.value()?;
+            let v = c.value()?;
+            let at = out.len();
             out.push(MemberSpan {
                 key: (rel(key_start), rel(key_start + key.len())),
                 value: (rel(value_start), rel(c.pos)),
+                nested: NOT_INDEXED,
             });
+            if v.kind == Kind::Object && descend.contains(&key) {
+                // Validated just now: the nested walk is a trusted one.
+                index_nested(v.raw, rel(value_start), out)?;
+                out[at].nested = (out.len() - at - 1) as u32;
+            }
             Ok(())
         })?;
         Ok(Value {
@@ -746,6 +828,7 @@ impl<'a> Cursor<'a> {
                 c: &mut *c,
                 consumed: false,
                 known: None,
+                nested: None,
             };
             visit(key, &mut m);
             let consumed = m.consumed;
@@ -887,7 +970,7 @@ mod tests {
     fn index_object_validates_like_value_and_locates_members() {
         let doc = br#"{ "a" : 12.0 , "b":{"x":[1, 2]}, "c":"q\"z" }"#;
         let mut index = Vec::new();
-        let v = Cursor::new(doc).index_object(&mut index).unwrap();
+        let v = Cursor::new(doc).index_object(&[], &mut index).unwrap();
         assert_eq!(v.raw, &doc[..]);
         let got: Vec<(&[u8], &[u8])> = index
             .iter()
@@ -914,7 +997,7 @@ mod tests {
             b"{",
         ] {
             assert!(
-                Cursor::new(bad).index_object(&mut Vec::new()).is_err(),
+                Cursor::new(bad).index_object(&[], &mut Vec::new()).is_err(),
                 "{}",
                 String::from_utf8_lossy(bad)
             );

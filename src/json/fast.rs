@@ -22,7 +22,7 @@
 //! All steps only look backwards (a bit depends on the bytes before it), so the bytes after
 //! the record in its last block, which may be anything, change nothing before its end.
 
-use super::cursor::{MemberSpan, MAX_DEPTH};
+use super::cursor::{MemberSpan, MAX_DEPTH, NOT_INDEXED};
 
 /// What the fast path found for a valid record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +37,21 @@ pub struct Indexed {
 
 /// Validates the object at `buf[0]` and appends its top-level members to `out` (relative to
 /// `buf[0]`). `None`: not handled here; `out` may then hold a partial index to discard.
-pub fn index_object(buf: &[u8], out: &mut Vec<MemberSpan>) -> Option<Indexed> {
+///
+/// The members of a top-level object value whose key is in `descend` are indexed too, and
+/// theirs, down through objects (not arrays): each such entry follows its parent's, in
+/// document order, and the parent's [`MemberSpan::nested`] counts them. The mapper then
+/// walks those objects (CloudTrail's `userIdentity`) from the index instead of scanning them
+/// again. The cursor's index has no such entries; the mapper scans what is not indexed.
+pub fn index_object(buf: &[u8], descend: &[&[u8]], out: &mut Vec<MemberSpan>) -> Option<Indexed> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2::index_object(buf, out) };
+            return unsafe { avx2::index_object(buf, descend, out) };
         }
     }
-    let _ = (buf, out);
+    let _ = (buf, descend, out);
     None
 }
 
@@ -305,6 +311,7 @@ impl<'a, F: Fn(&[u8; 64]) -> Masks> Tokens<'a, F> {
 #[inline(always)]
 fn walk(
     buf: &[u8],
+    descend: &[&[u8]],
     out: &mut Vec<MemberSpan>,
     classify: impl Fn(&[u8; 64]) -> Masks,
 ) -> Option<Indexed> {
@@ -318,21 +325,32 @@ fn walk(
     // One bit per open container, 1 for an object; the record is the bottom one.
     let mut stack: u128 = 1;
     let mut depth = 1usize;
-    // The current member of the record: its key and where its value starts.
+    // Indexed objects open above the record: the containers at depths `2..=1 + nest` are
+    // objects being indexed (always a chain from a descended top-level member), so members
+    // are indexed exactly while `depth <= 1 + nest`.
+    let mut nest = 0usize;
+    // The entry of the innermost open indexed object, whose end and count are filled in when
+    // it closes. Until then its `nested` holds the entry of the one around it: a chain
+    // through the open entries, with no per-depth array.
+    let mut open = 0u32;
+    // The indexed object that just closed: its entry is completed rather than pushed.
+    let mut closed = false;
+    // The current indexed member: its key and where its value starts.
     let mut key = (0u32, 0u32);
-    let mut top_start = 0usize;
+    let mut value_start = 0usize;
     let mut t = toks.next()?;
     if buf[t] == b'}' {
         return toks.finish(t + 1);
     }
     loop {
+        let indexing = depth <= 1 + nest;
         // At the first token of a member (in an object) or an element (in an array).
         if stack & 1 == 1 {
             if buf[t] != b'"' {
                 return None;
             }
             let close = toks.next()?;
-            if depth == 1 {
+            if indexing {
                 key = (t as u32 + 1, close as u32);
             }
             if buf[toks.next()?] != b':' {
@@ -341,8 +359,8 @@ fn walk(
             t = toks.next()?;
         }
         // The value at `t`.
-        if depth == 1 {
-            top_start = t;
+        if indexing {
+            value_start = t;
         }
         // Strings first: most values are strings (tested in the order of frequency, which
         // predicted better than a jump table on the byte).
@@ -355,6 +373,22 @@ fn walk(
                 return None;
             }
             let is_obj = c == b'{';
+            // An object member of an indexed object, or a top-level one named in `descend`.
+            let nested = is_obj
+                && indexing
+                && (depth > 1
+                    || buf
+                        .get(key.0 as usize..key.1 as usize)
+                        .is_some_and(|k| descend.contains(&k)));
+            if nested {
+                out.push(MemberSpan {
+                    key,
+                    value: (t as u32, 0),
+                    nested: open,
+                });
+                open = out.len() as u32 - 1;
+                nest += 1;
+            }
             stack = (stack << 1) | is_obj as u128;
             depth += 1;
             t = toks.next()?;
@@ -365,6 +399,10 @@ fn walk(
             // Empty.
             stack >>= 1;
             depth -= 1;
+            if nested {
+                nest -= 1;
+                closed = true;
+            }
             t + 1
         } else if matches!(c, b't' | b'f' | b'n' | b'-' | b'0'..=b'9') {
             scalar_end(buf, t)?
@@ -373,10 +411,19 @@ fn walk(
         };
         // A value ended at `last_end`: then `,` or closers.
         loop {
-            if depth == 1 {
+            if closed {
+                closed = false;
+                let at = open as usize;
+                let count = (out.len() - at - 1) as u32;
+                let entry = out.get_mut(at)?;
+                entry.value.1 = last_end as u32;
+                open = entry.nested;
+                entry.nested = count;
+            } else if depth <= 1 + nest {
                 out.push(MemberSpan {
                     key,
-                    value: (top_start as u32, last_end as u32),
+                    value: (value_start as u32, last_end as u32),
+                    nested: NOT_INDEXED,
                 });
             }
             t = toks.next()?;
@@ -386,6 +433,11 @@ fn walk(
                     break;
                 }
                 (b'}', true) | (b']', false) => {
+                    // (Indexed containers are objects: an array never closes one.)
+                    if nest > 0 && depth == 1 + nest {
+                        nest -= 1;
+                        closed = true;
+                    }
                     stack >>= 1;
                     depth -= 1;
                     last_end = t + 1;
@@ -408,8 +460,12 @@ mod avx2 {
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn index_object(buf: &[u8], out: &mut Vec<MemberSpan>) -> Option<Indexed> {
-        walk(buf, out, |bytes| classify(bytes))
+    pub unsafe fn index_object(
+        buf: &[u8],
+        descend: &[&[u8]],
+        out: &mut Vec<MemberSpan>,
+    ) -> Option<Indexed> {
+        walk(buf, descend, out, |bytes| classify(bytes))
     }
 
     #[target_feature(enable = "avx2")]
@@ -453,13 +509,23 @@ mod tests {
     use super::*;
     use crate::json::Cursor;
 
-    /// The fast path either declines or agrees with the cursor exactly.
+    /// Keys the tests index nested objects under.
+    const DESCEND: &[&[u8]] = &[b"a", b"b", b"userIdentity", b"o", b""];
+
+    /// The fast path either declines or agrees with the cursor exactly, indexing nested
+    /// objects or not.
     fn agrees(doc: &[u8]) -> Option<Indexed> {
+        let got = agrees_descending(doc, &[]);
+        assert_eq!(agrees_descending(doc, DESCEND), got);
+        got
+    }
+
+    fn agrees_descending(doc: &[u8], descend: &[&[u8]]) -> Option<Indexed> {
         let mut fast = Vec::new();
-        let got = index_object(doc, &mut fast);
+        let got = index_object(doc, descend, &mut fast);
         let mut slow = Vec::new();
         let mut c = Cursor::new(doc);
-        let want = c.index_object(&mut slow);
+        let want = c.index_object(descend, &mut slow);
         if let Some(got) = got {
             assert!(
                 want.is_ok(),
@@ -496,6 +562,46 @@ mod tests {
             let got = agrees(d.as_bytes());
             assert_eq!(got.is_some(), avx2(), "{d}");
         }
+    }
+
+    /// Nested objects under the named keys are indexed depth first after their parent,
+    /// through objects only, and walking the index gives what walking the bytes gives.
+    #[test]
+    fn indexes_named_nested_objects() {
+        let doc =
+            br#"{"x":{"k":1},"a":{"p":"q","o":{"r":[{"s":1}],"t":{}},"u":2},"b":[{"c":1}],"o":{}}"#;
+        let mut index = Vec::new();
+        let mut c = Cursor::new(doc);
+        c.index_object(DESCEND, &mut index).unwrap();
+        if avx2() {
+            let mut fast = Vec::new();
+            index_object(doc, DESCEND, &mut fast).unwrap();
+            assert_eq!(fast, index);
+        }
+        let text = |r: (u32, u32)| std::str::from_utf8(&doc[r.0 as usize..r.1 as usize]).unwrap();
+        let got: Vec<_> = index
+            .iter()
+            .map(|m| (text(m.key), text(m.value), m.nested))
+            .collect();
+        let n = crate::json::NOT_INDEXED;
+        assert_eq!(
+            got,
+            [
+                ("x", r#"{"k":1}"#, n),
+                ("a", r#"{"p":"q","o":{"r":[{"s":1}],"t":{}},"u":2}"#, 5),
+                ("p", r#""q""#, n),
+                ("o", r#"{"r":[{"s":1}],"t":{}}"#, 2),
+                ("r", r#"[{"s":1}]"#, n),
+                ("t", "{}", 0),
+                ("u", "2", n),
+                ("b", r#"[{"c":1}]"#, n),
+                ("o", "{}", 0),
+            ]
+        );
+        let top: Vec<_> = crate::json::top_level(&index)
+            .map(|m| text(m.key))
+            .collect();
+        assert_eq!(top, ["x", "a", "b", "o"]);
     }
 
     #[test]

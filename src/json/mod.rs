@@ -21,8 +21,8 @@ mod find;
 mod write;
 
 pub use cursor::{
-    has_controls, walk_index, Cursor, Error, ErrorKind, Fields, Kind, Member, MemberSpan, Value,
-    MAX_DEPTH,
+    has_controls, top_level, walk_index, Cursor, Error, ErrorKind, Fields, Kind, Member,
+    MemberSpan, Value, MAX_DEPTH, NOT_INDEXED,
 };
 pub use fast::{index_object as fast_index_object, Indexed};
 pub use find::quote_or_backslash;

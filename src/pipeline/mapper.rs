@@ -143,6 +143,7 @@ impl Mapper {
             }
         }
         self.pools.give_bytes(chunk.data);
+        self.pools.give_members(chunk.members);
         // Every record of the chunk is now in a batch (whose own ticket clone stands for its
         // delivery) or in the dead-letter store: this chunk's part is done.
         if let Some(t) = ticket {

@@ -224,7 +224,7 @@ pub fn read_object(
     let end = match mode {
         Some(m) => frame::frame(
             decoder,
-            &mut JsonSplitter::new(m),
+            &mut JsonSplitter::new(m).descending(table.nested_objects()),
             limits,
             pools,
             &mut count,

@@ -121,6 +121,15 @@ impl Table {
         Table::ALL.into_iter().find(|t| t.short() == s)
     }
 
+    /// The top-level keys whose object values the mapper walks into (the framer indexes
+    /// their members while validating, see `JsonSplitter::descending`).
+    pub fn nested_objects(self) -> &'static [&'static [u8]] {
+        match self {
+            Table::CloudTrail => cloudtrail::NESTED_OBJECTS,
+            Table::GuardDuty | Table::VpcFlow => &[],
+        }
+    }
+
     pub fn columns(self) -> &'static [ColumnDef] {
         match self {
             Table::CloudTrail => cloudtrail::COLUMNS,
