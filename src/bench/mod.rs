@@ -100,7 +100,7 @@ pub fn frame_all(table: Table, data: &[u8]) -> Framed {
                 }
             }
             members.extend_from_slice(&c.members);
-            pools.give_bytes(c.data);
+            pools.give_chunk_buffer(c.data);
             pools.give_members(c.members);
             true
         };

@@ -179,7 +179,9 @@ pub fn frame<R: Read, S: Splitter>(
     bytes_read: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<End, FrameError> {
-    let mut buf: Vec<u8> = pools.bytes(limits.chunk_bytes + 2 * READ_BYTES);
+    let mut buf: Vec<u8> = pools.chunk_buffer(limits.chunk_bytes + 2 * READ_BYTES);
+    // The index starts in a recycled buffer too (it grows to hundreds of kilobytes).
+    drop(splitter.take_members(pools.members()));
     let mut spans: Vec<Span> = Vec::new();
     let mut offset = 0u64; // of buf[0] in the object
     let mut next_record = 0u64;
@@ -208,7 +210,7 @@ pub fn frame<R: Read, S: Splitter>(
                 })
                 .unwrap_or(0)
         };
-        let mut rest = pools.bytes(limits.chunk_bytes + 2 * READ_BYTES);
+        let mut rest = pools.chunk_buffer(limits.chunk_bytes + 2 * READ_BYTES);
         rest.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
         let data = std::mem::replace(buf, rest);

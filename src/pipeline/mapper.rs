@@ -142,7 +142,7 @@ impl Mapper {
                 self.dead(dl, out);
             }
         }
-        self.pools.give_bytes(chunk.data);
+        self.pools.give_chunk_buffer(chunk.data);
         self.pools.give_members(chunk.members);
         // Every record of the chunk is now in a batch (whose own ticket clone stands for its
         // delivery) or in the dead-letter store: this chunk's part is done.
@@ -262,7 +262,7 @@ impl Mapper {
         }
         let json = batch.rows_json(0..batch.rows());
         let raw_bytes = json.len() + 2;
-        let mut body = self.pools.bytes(raw_bytes / 4 + 64);
+        let mut body = self.pools.body(raw_bytes / 4 + 64);
         self.gzip.compress(&[b"[", json, b"]"], &mut body);
         let tickets = batch.take_tickets();
         out.request(Request {
