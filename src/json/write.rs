@@ -168,20 +168,35 @@ pub fn minify_escaped_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
 /// Minified JSON has a quote every few bytes, so searching for the next one and copying the
 /// run before it (what strings need) costs a call per quote. This takes 32 bytes at a time:
 /// their quotes and backslashes as a bitmask (eight bytes per word), and for each the run
-/// before it is written with one fixed-size copy, then the escape.
+/// before it is written with one fixed-size copy, then the escape. The bitmask is two AVX2
+/// compares where the CPU has them (a quarter of the time went to the portable word
+/// arithmetic), else eight bytes per word.
 pub fn escape_minified_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2::escape_minified_into(raw, out) };
+        }
+    }
+    escape_minified_with(raw, out, escape_bits)
+}
+
+/// The loop of [`escape_minified_into`], with `bits` giving a 32-byte chunk's bitmask.
+#[inline(always)]
+fn escape_minified_with(raw: &[u8], out: &mut Vec<u8>, bits: impl Fn(&[u8; 32]) -> u32) -> usize {
     let start = out.len();
     // Room for the worst case (every byte escaped) and for one fixed-size copy past the end;
     // the unused tail is cut off.
     out.resize(start + 2 * raw.len() + 32, 0);
     let dst = &mut out[start..];
     let mut j = 0;
-    let mut chunks = raw.chunks_exact(32);
+    let chunks = raw.as_chunks::<32>();
     // The chunk, then room for a copy starting anywhere in it.
     let mut window = [0u8; 64];
-    for chunk in &mut chunks {
+    for chunk in chunks.0 {
         window[..32].copy_from_slice(chunk);
-        let mut mask = escape_bits(chunk);
+        let mut mask = bits(chunk);
         let mut from = 0;
         while mask != 0 {
             let k = mask.trailing_zeros() as usize;
@@ -196,7 +211,7 @@ pub fn escape_minified_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
         dst[j..j + 32].copy_from_slice(&window[from..from + 32]);
         j += 32 - from;
     }
-    for &b in chunks.remainder() {
+    for &b in chunks.1 {
         dst[j] = b'\\';
         j += ESCAPE[b as usize] as usize;
         dst[j] = b;
@@ -208,7 +223,7 @@ pub fn escape_minified_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
 
 /// A bit per byte of the 32-byte `chunk` that is `"` or `\`.
 #[inline(always)]
-fn escape_bits(chunk: &[u8]) -> u32 {
+fn escape_bits(chunk: &[u8; 32]) -> u32 {
     let mut bits = 0u32;
     for (i, w) in chunk.chunks_exact(8).enumerate() {
         let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
@@ -217,6 +232,27 @@ fn escape_bits(chunk: &[u8]) -> u32 {
         bits |= (m as u32) << (8 * i);
     }
     bits
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn escape_minified_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
+        super::escape_minified_with(raw, out, |chunk| bits(chunk))
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn bits(chunk: &[u8; 32]) -> u32 {
+        // SAFETY: the load reads the 32 bytes of the array.
+        let v = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
+        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+        _mm256_movemask_epi8(_mm256_or_si256(quote, backslash)) as u32
+    }
 }
 
 /// 0x80 in each byte of `w` that is `"` or `\` (exactly: no carry crosses a byte).
@@ -383,6 +419,10 @@ mod tests {
             }
             let mut got = vec![b'#'];
             assert_eq!(escape_minified_into(&raw, &mut got), raw.len());
+            assert_eq!(got, want);
+            // The portable path too (the SIMD one runs above where the CPU has it).
+            let mut got = vec![b'#'];
+            assert_eq!(escape_minified_with(&raw, &mut got, escape_bits), raw.len());
             assert_eq!(got, want);
         }
     }
