@@ -133,11 +133,24 @@ struct Scan {
 /// line to line.
 #[derive(Default)]
 pub struct LineState {
-    tokens: Vec<(u32, u32)>,
+    /// The line's token boundaries, flat: token `k` is `edges[2k]..edges[2k + 1]`. Only
+    /// `..count` is meaningful; the buffer only grows, and the AVX2 tokenizer writes up to a
+    /// block's worth of entries past the count without a check per entry.
+    edges: Vec<u32>,
+    count: usize,
     minutes: Minutes,
 }
 
 impl LineState {
+    /// The tokens found by the last [`LineState::tokenize`], as `(start, end)`.
+    #[cfg(test)]
+    fn tokens(&self) -> Vec<(u32, u32)> {
+        self.edges[..self.count]
+            .chunks_exact(2)
+            .map(|p| (p[0], p[1]))
+            .collect()
+    }
+
     /// Splits on runs of ASCII whitespace (the AWS docs contain a double space), eight bytes
     /// at a time: a word's whitespace bytes are found with exact SWAR arithmetic (no byte
     /// loop, no branch per byte), and only the token boundaries are visited. A byte loop
@@ -162,11 +175,16 @@ impl LineState {
     #[target_feature(enable = "avx2")]
     unsafe fn tokenize_avx2(&mut self, line: &[u8]) -> Scan {
         use std::arch::x86_64::*;
-        self.tokens.clear();
         let n = line.len();
+        // Room for every boundary (at most one per byte, and the end) plus a block's worth of
+        // unconditional writes past the last one.
+        if self.edges.len() < n + 65 {
+            self.edges.resize(n + 65, 0);
+        }
+        let edges_out = &mut self.edges[..];
+        let mut count = 0usize;
         let (mut high, mut special) = (0u32, 0u32);
         let mut prev_ws = 1u32;
-        let mut start = 0usize;
         let mut i = 0;
         while i < n {
             let mut padded = [b' '; 32];
@@ -193,24 +211,33 @@ impl LineState {
             special |= _mm256_movemask_epi8(needs) as u32;
             high |= _mm256_movemask_epi8(v) as u32;
             let ws = _mm256_movemask_epi8(ws_v) as u32;
-            // Bit k of `before` is whether byte k-1 was whitespace.
+            // Bit k: byte k starts a token (after whitespace) or ends one (is whitespace after
+            // a token). Starts and ends alternate, so the positions are written in order,
+            // eight at a time without a branch per boundary (the loop's exit mispredicted at
+            // every block); writes past the last one land in the slack and are overwritten.
             let mut edges = ws ^ ((ws << 1) | prev_ws);
-            while edges != 0 {
-                let bit = edges.trailing_zeros();
-                edges &= edges - 1;
-                let pos = i + bit as usize;
-                if ws & (1 << bit) == 0 {
-                    start = pos;
-                } else {
-                    self.tokens.push((start as u32, pos as u32));
+            let found = edges.count_ones() as usize;
+            let dst = &mut edges_out[count..count + 32];
+            let mut k = 0;
+            loop {
+                for d in &mut dst[k..k + 8] {
+                    *d = (i as u32).wrapping_add(edges.trailing_zeros());
+                    edges &= edges.wrapping_sub(1);
+                }
+                k += 8;
+                if k >= found {
+                    break;
                 }
             }
+            count += found;
             prev_ws = ws >> 31;
             i += 32;
         }
         if prev_ws == 0 {
-            self.tokens.push((start as u32, n as u32));
+            edges_out[count] = n as u32;
+            count += 1;
         }
+        self.count = count;
         Scan {
             ascii: high == 0,
             plain: special == 0,
@@ -219,11 +246,10 @@ impl LineState {
 
     /// The portable tokenizer, eight bytes at a time.
     fn tokenize_swar(&mut self, line: &[u8]) -> Scan {
-        self.tokens.clear();
+        self.edges.clear();
         let n = line.len();
         let (mut high, mut special) = (0u64, 0u64);
         let mut prev_ws = true;
-        let mut start = 0usize;
         let mut i = 0;
         while i < n {
             let word = match line.get(i..i + 8) {
@@ -240,25 +266,21 @@ impl LineState {
             special |= zero_bytes(word ^ (LOW * b'"' as u64))
                 | zero_bytes(word ^ (LOW * b'\\' as u64))
                 | (below_space(word) & !ws);
-            // Byte k's high bit in `before` is whether byte k-1 was whitespace.
+            // Byte k's high bit: byte k starts or ends a token (they alternate).
             let before = (ws << 8) | if prev_ws { HIGH & 0xff } else { 0 };
             let mut edges = ws ^ before;
             while edges != 0 {
                 let bit = edges.trailing_zeros();
                 edges &= edges - 1;
-                let pos = i + (bit / 8) as usize;
-                if ws & (1 << bit) == 0 {
-                    start = pos;
-                } else {
-                    self.tokens.push((start as u32, pos as u32));
-                }
+                self.edges.push((i + (bit / 8) as usize) as u32);
             }
             prev_ws = ws >> 63 != 0;
             i += 8;
         }
         if !prev_ws {
-            self.tokens.push((start as u32, n as u32));
+            self.edges.push(n as u32);
         }
+        self.count = self.edges.len();
         Scan {
             ascii: high & HIGH == 0,
             plain: special == 0,
@@ -402,7 +424,7 @@ pub fn map(
     if !scan.ascii {
         super::value::check_utf8(line)?;
     }
-    let got = state.tokens.len();
+    let got = state.count / 2;
     if got != layout.slots.len() {
         return Err(RecordError::FieldCount {
             expected: layout.slots.len(),
@@ -411,10 +433,15 @@ pub fn map(
     }
     let plain = scan.plain;
     let out = batch.begin_direct();
-    let LineState { tokens, minutes } = state;
-    for (slot, &(a, b)) in layout.slots.iter().zip(tokens.iter()) {
+    let LineState {
+        edges,
+        count,
+        minutes,
+    } = state;
+    let tokens = edges[..*count].chunks_exact(2);
+    for (slot, edge) in layout.slots.iter().zip(tokens) {
         let Some(slot) = slot else { continue };
-        let (a, b) = (a as usize, b as usize);
+        let (a, b) = (edge[0] as usize, edge[1] as usize);
         let tok = &line[a..b];
         if tok == b"-" {
             if slot.ty == ColType::String {
@@ -558,8 +585,15 @@ mod tests {
                 assert_eq!(scan.ascii, b < 0x80);
                 let special = b == b'"' || b == b'\\' || (b < 0x20 && !b.is_ascii_whitespace());
                 assert_eq!(scan.plain, !special || b == 0x0b, "{b}");
-                assert_eq!(state.tokens, reference(&line), "{line:?}");
+                assert_eq!(state.tokens(), reference(&line), "{line:?}");
             }
+        }
+        // A boundary at every byte: a block's 32 written at once.
+        for line in [b"a ".repeat(70), b" a".repeat(70), b"a b".repeat(50)] {
+            state.tokenize(&line);
+            assert_eq!(state.tokens(), reference(&line));
+            state.tokenize_swar(&line);
+            assert_eq!(state.tokens(), reference(&line));
         }
         for _ in 0..20_000 {
             let len = (next() % 100) as usize;
@@ -572,9 +606,9 @@ mod tests {
                 })
                 .collect();
             let scan = state.tokenize(&line);
-            assert_eq!(state.tokens, reference(&line), "{line:?}");
+            assert_eq!(state.tokens(), reference(&line), "{line:?}");
             let swar = state.tokenize_swar(&line);
-            assert_eq!(state.tokens, reference(&line), "{line:?}");
+            assert_eq!(state.tokens(), reference(&line), "{line:?}");
             assert_eq!(
                 (swar.ascii, swar.plain),
                 (scan.ascii, scan.plain),
