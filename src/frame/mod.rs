@@ -171,11 +171,17 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>) -> (usize, Option<io::Error>)
 
 /// Reads `reader` to the end, cutting it with `splitter` and handing chunks to `emit`. `emit`
 /// returns `false` to stop early (shutdown).
+///
+/// Chunks are about `limits.chunk_bytes`, except while `share` says another worker is idle:
+/// then the complete records are handed on after every read, so that the last object of a
+/// run is shared in pieces rather than left to one worker a megabyte at a time.
+#[allow(clippy::too_many_arguments)]
 pub fn frame<R: Read, S: Splitter>(
     mut reader: R,
     splitter: &mut S,
     limits: &Limits,
     pools: &Pools,
+    share: &dyn Fn() -> bool,
     bytes_read: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<End, FrameError> {
@@ -266,7 +272,9 @@ pub fn frame<R: Read, S: Splitter>(
                 _ => None,
             })
             .unwrap_or(0);
-        if (complete_bytes >= limits.chunk_bytes || spans.len() >= 65_536)
+        if (complete_bytes >= limits.chunk_bytes
+            || spans.len() >= 65_536
+            || (complete_bytes > 0 && share()))
             && !flush(&mut buf, &mut spans, splitter, &mut offset, false)
         {
             return Ok(End::Stopped);

@@ -32,6 +32,7 @@ fn run<S: Splitter>(
         &mut s,
         &limits,
         &pools,
+        &|| false,
         &mut |_| {},
         &mut |c: Chunk| {
             assert_eq!(c.first_record, next);
@@ -175,6 +176,7 @@ fn validated_flags(mode: JsonMode, input: &str, step: usize) -> Vec<bool> {
         &mut s,
         &limits,
         &pools,
+        &|| false,
         &mut |_| {},
         &mut |c: Chunk| {
             for sp in &c.spans {
@@ -219,6 +221,7 @@ fn minified_records_are_told_apart_from_pretty_ones() {
         &mut JsonSplitter::new(JsonMode::Records),
         &Limits::default(),
         &pools,
+        &|| false,
         &mut |_| {},
         &mut |c: Chunk| {
             for sp in &c.spans {
@@ -261,6 +264,7 @@ fn bytes_that_belong_to_no_record_are_released_whatever_is_pending() {
             &mut JsonSplitter::new(mode),
             &limits,
             &pools,
+            &|| false,
             &mut |_| {},
             &mut |c: Chunk| {
                 largest = largest.max(c.data.len());
@@ -274,5 +278,44 @@ fn bytes_that_belong_to_no_record_are_released_whatever_is_pending() {
             "a chunk of {largest} bytes"
         );
         assert_eq!(records, if mode == JsonMode::Values { 2 } else { 1 });
+    }
+}
+
+/// While another worker is idle, records are handed on after every read, not a chunk at a
+/// time: the tail of a run is shared in pieces. Either way every record arrives once, in
+/// order.
+#[test]
+fn records_are_handed_on_after_each_read_while_a_worker_is_idle() {
+    let pools = crate::pool::Pools::new(1, 1 << 20);
+    let line = format!("{{\"a\":\"{}\"}}\n", "x".repeat(90));
+    let input = line.repeat(20_000); // 2 MB: 2 chunks, 16 reads
+    for (share, chunks_at_least) in [(false, 2), (true, 15)] {
+        let (mut chunks, mut records, mut largest) = (0, 0, 0);
+        let end = frame(
+            input.as_bytes(),
+            &mut JsonSplitter::new(JsonMode::Values),
+            &Limits::default(),
+            &pools,
+            &|| share,
+            &mut |_| {},
+            &mut |c: Chunk| {
+                assert_eq!(c.first_record, records as u64);
+                chunks += 1;
+                records += c.spans.len();
+                largest = largest.max(c.data.len());
+                true
+            },
+        );
+        assert!(end.is_ok(), "{end:?}");
+        assert_eq!(records, 20_000);
+        assert!(chunks >= chunks_at_least, "{chunks} chunks (share {share})");
+        if share {
+            assert!(
+                largest <= READ_BYTES + line.len(),
+                "a chunk of {largest} bytes"
+            );
+        } else {
+            assert!(chunks <= 3, "{chunks} chunks");
+        }
     }
 }

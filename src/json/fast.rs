@@ -12,6 +12,9 @@
 //!    literal, or garbage).
 //! 2. **Walk** the tokens with a bit stack of open containers, checking the grammar: what may
 //!    follow what, numbers and literals against their grammar, each string's closing quote.
+//!    The walk records where each top-level member is, and, under the keys the table names
+//!    (CloudTrail's `userIdentity`, `tlsDetails`), the members of the objects nested there:
+//!    the mapper then reads what it flattens from the index without scanning those bytes again.
 //!
 //! It is a fast path, not a second validator to trust: it answers `None` for anything it does
 //! not handle plainly (a `\u` escape, nesting deeper than [`MAX_DEPTH`], any error at all, a

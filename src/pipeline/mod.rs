@@ -140,6 +140,9 @@ pub struct ReadEnv<'a> {
     pub limits: &'a Limits,
     pub pools: &'a Pools,
     pub stats: &'a Stats,
+    /// Whether another worker is idle: the framer then hands records on after every read
+    /// rather than a chunk at a time (see [`frame::frame`]).
+    pub share: &'a dyn Fn() -> bool,
 }
 
 /// Decodes and frames one object, handing its records on as jobs. A fault in the object ends
@@ -158,6 +161,7 @@ pub fn read_object(
         limits,
         pools,
         stats,
+        share,
     } = *env;
     let source_failed = std::cell::Cell::new(false);
     let reader = Counting {
@@ -227,6 +231,7 @@ pub fn read_object(
             &mut JsonSplitter::new(m).descending(table.nested_objects()),
             limits,
             pools,
+            share,
             &mut count,
             &mut emit,
         ),
@@ -235,6 +240,7 @@ pub fn read_object(
             &mut LineSplitter::new(),
             limits,
             pools,
+            share,
             &mut count,
             &mut emit,
         ),
@@ -345,6 +351,7 @@ impl ObjectMapper {
             limits: &self.limits,
             pools: &self.pools,
             stats: &self.stats,
+            share: &|| false,
         };
         let (end, object_dead) =
             read_object(&env, table, &key, bytes, None, &mut tally, &mut |job| {
@@ -470,7 +477,13 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
             if shared.reading.load(Ordering::Acquire) == 0 && shared.chunk_rx.is_empty() {
                 break;
             }
-            if let Ok(job) = shared.chunk_rx.recv_timeout(Duration::from_millis(5)) {
+            // Idle while others still read their last objects: counted, so that they hand
+            // their records over (a worker that sat here uncounted left a whole object's
+            // tail to one worker, a sixth of a short run).
+            shared.idle.fetch_add(1, Ordering::AcqRel);
+            let job = shared.chunk_rx.recv_timeout(Duration::from_millis(5));
+            shared.idle.fetch_sub(1, Ordering::AcqRel);
+            if let Ok(job) = job {
                 mapper.run(job, &mut out);
             }
             continue;
@@ -536,10 +549,12 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
     } = task;
     let key: Arc<str> = object.key.as_str().into();
     let mut tally = Tally::default();
+    let share = || shared.idle.load(Ordering::Relaxed) > 0;
     let env = ReadEnv {
         limits: &shared.limits,
         pools: &shared.pools,
         stats: &shared.stats,
+        share: &share,
     };
     let (end, object_dead) = match (object.open)() {
         Err(e) => (ObjectEnd::Failed(format!("opening {key}: {e}")), None),
