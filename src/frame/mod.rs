@@ -177,7 +177,7 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>) -> (usize, Option<io::Error>)
 /// run is shared in pieces rather than left to one worker a megabyte at a time.
 #[allow(clippy::too_many_arguments)]
 pub fn frame<R: Read, S: Splitter>(
-    mut reader: R,
+    reader: R,
     splitter: &mut S,
     limits: &Limits,
     pools: &Pools,
@@ -185,9 +185,30 @@ pub fn frame<R: Read, S: Splitter>(
     bytes_read: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<End, FrameError> {
-    let mut buf: Vec<u8> = pools.chunk_buffer(limits.chunk_bytes + 2 * READ_BYTES);
-    // The index starts in a recycled buffer too (it grows to hundreds of kilobytes).
+    // The buffer and the member index are recycled (over a megabyte, and hundreds of
+    // kilobytes): taken from the pools at the start, and the ones left at the end given back
+    // (dropping them cost a fresh, regrown pair per object).
+    let mut buf = pools.chunk_buffer(limits.chunk_bytes + 2 * READ_BYTES);
     drop(splitter.take_members(pools.members()));
+    let end = frame_chunks(
+        reader, &mut buf, splitter, limits, pools, share, bytes_read, emit,
+    );
+    pools.give_members(splitter.take_members(Vec::new()));
+    pools.give_chunk_buffer(buf);
+    end
+}
+
+#[allow(clippy::too_many_arguments)]
+fn frame_chunks<R: Read, S: Splitter>(
+    mut reader: R,
+    buf: &mut Vec<u8>,
+    splitter: &mut S,
+    limits: &Limits,
+    pools: &Pools,
+    share: &dyn Fn() -> bool,
+    bytes_read: &mut dyn FnMut(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<End, FrameError> {
     let mut spans: Vec<Span> = Vec::new();
     let mut offset = 0u64; // of buf[0] in the object
     let mut next_record = 0u64;
@@ -235,21 +256,21 @@ pub fn frame<R: Read, S: Splitter>(
     };
 
     loop {
-        let (n, err) = fill(&mut reader, &mut buf);
+        let (n, err) = fill(&mut reader, buf);
         bytes_read(n as u64);
         if let Some(e) = err {
             // Keep what was complete before the fault.
-            let _ = splitter.scan(&buf, &mut spans);
-            flush(&mut buf, &mut spans, splitter, &mut offset, false);
+            let _ = splitter.scan(buf, &mut spans);
+            flush(buf, &mut spans, splitter, &mut offset, false);
             return Err(e.into());
         }
         if n == 0 {
-            let end = splitter.finish(&buf, &mut spans);
-            flush(&mut buf, &mut spans, splitter, &mut offset, true);
+            let end = splitter.finish(buf, &mut spans);
+            flush(buf, &mut spans, splitter, &mut offset, true);
             return end;
         }
         let before = spans.len();
-        let scanned = splitter.scan(&buf, &mut spans);
+        let scanned = splitter.scan(buf, &mut spans);
         // Records that completed within one read were never seen in progress: check them here.
         for sp in &mut spans[before..] {
             if let Span::Record { start, end, .. } = *sp {
@@ -261,7 +282,7 @@ pub fn frame<R: Read, S: Splitter>(
             }
         }
         if let Err(e) = scanned {
-            flush(&mut buf, &mut spans, splitter, &mut offset, false);
+            flush(buf, &mut spans, splitter, &mut offset, false);
             return Err(e);
         }
         let complete_bytes = spans
@@ -275,16 +296,16 @@ pub fn frame<R: Read, S: Splitter>(
         if (complete_bytes >= limits.chunk_bytes
             || spans.len() >= 65_536
             || (complete_bytes > 0 && share()))
-            && !flush(&mut buf, &mut spans, splitter, &mut offset, false)
+            && !flush(buf, &mut spans, splitter, &mut offset, false)
         {
             return Ok(End::Stopped);
         }
         let keep = splitter.keep_from();
         if buf.len() - keep > limits.max_record_bytes {
-            if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
+            if !flush(buf, &mut spans, splitter, &mut offset, false) {
                 return Ok(End::Stopped);
             }
-            let (from, len) = splitter.skip_current(&buf);
+            let (from, len) = splitter.skip_current(buf);
             // Everything before `from` is between records (complete ones were just flushed):
             // release it with the skipped bytes, so `offset` stays exact for what follows.
             buf.drain(..from + len);
@@ -294,7 +315,7 @@ pub fn frame<R: Read, S: Splitter>(
             // More than a chunk of bytes that belong to no record in progress (a digest's
             // logFiles, a long run of whitespace, data after the document): ship the complete
             // records and release the rest, so the buffer stays bounded whatever follows.
-            if !flush(&mut buf, &mut spans, splitter, &mut offset, false) {
+            if !flush(buf, &mut spans, splitter, &mut offset, false) {
                 return Ok(End::Stopped);
             }
             let keep = splitter.keep_from();
