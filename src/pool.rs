@@ -82,7 +82,8 @@ impl Pools {
     }
 
     pub fn give_members(&self, v: Vec<MemberSpan>) {
-        if v.capacity() * std::mem::size_of::<MemberSpan>() <= self.max_keep {
+        let bytes = v.capacity() * std::mem::size_of::<MemberSpan>();
+        if bytes > 0 && bytes <= self.max_keep {
             self.members.give(v);
         }
     }

@@ -189,7 +189,8 @@ pub fn frame<R: Read, S: Splitter>(
     // kilobytes): taken from the pools at the start, and the ones left at the end given back
     // (dropping them cost a fresh, regrown pair per object).
     let mut buf = pools.chunk_buffer(limits.chunk_bytes + 2 * READ_BYTES);
-    drop(splitter.take_members(pools.members()));
+    // (A splitter without an index hands the fresh one straight back.)
+    pools.give_members(splitter.take_members(pools.members()));
     let end = frame_chunks(
         reader, &mut buf, splitter, limits, pools, share, bytes_read, emit,
     );

@@ -45,7 +45,8 @@ pub struct Indexed {
 /// theirs, down through objects (not arrays): each such entry follows its parent's, in
 /// document order, and the parent's [`MemberSpan::nested`] counts them. The mapper then
 /// walks those objects (CloudTrail's `userIdentity`) from the index instead of scanning them
-/// again. The cursor's index has no such entries; the mapper scans what is not indexed.
+/// again. [`Cursor::index_object`](super::Cursor::index_object) gives the same entries; a member
+/// not indexed is scanned by the mapper.
 pub fn index_object(buf: &[u8], descend: &[&[u8]], out: &mut Vec<MemberSpan>) -> Option<Indexed> {
     #[cfg(target_arch = "x86_64")]
     {

@@ -8,7 +8,9 @@
 //!   handed to the shared `chunks` channel only when another worker is idle, so one huge object
 //!   is spread over all cores while many small objects stay on the thread that read them
 //!   (no cross-thread traffic in the common case). When the channel is full the worker maps
-//!   the chunk itself, so no worker ever blocks on another;
+//!   the chunk itself, so no worker ever blocks on another. Once the objects run out (the end
+//!   of a run), an idle worker makes the readers cut their chunks at every 128 KiB read, so
+//!   the last objects are shared in small pieces rather than left to whoever read them;
 //! - one sink thread delivers the sealed requests, in order of sealing, and releases their
 //!   tickets on success.
 //!
@@ -140,8 +142,8 @@ pub struct ReadEnv<'a> {
     pub limits: &'a Limits,
     pub pools: &'a Pools,
     pub stats: &'a Stats,
-    /// Whether another worker is idle: the framer then hands records on after every read
-    /// rather than a chunk at a time (see [`frame::frame`]).
+    /// Whether another worker has run out of objects (the end of a run): the framer then
+    /// hands records on after every read rather than a chunk at a time (see [`frame::frame`]).
     pub share: &'a dyn Fn() -> bool,
 }
 
@@ -426,6 +428,8 @@ struct Shared {
     chunk_tx: Sender<Job>,
     chunk_rx: Receiver<Job>,
     idle: AtomicUsize,
+    /// Idle workers whose object channel has closed: the readers then cut small chunks.
+    draining: AtomicUsize,
     reading: AtomicUsize,
     abort: Arc<AtomicBool>,
 }
@@ -478,10 +482,12 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
                 break;
             }
             // Idle while others still read their last objects: counted, so that they hand
-            // their records over (a worker that sat here uncounted left a whole object's
-            // tail to one worker, a sixth of a short run).
+            // their records over, and in small chunks (a worker that sat here uncounted left
+            // a whole object's tail to one worker, a sixth of a short run).
             shared.idle.fetch_add(1, Ordering::AcqRel);
+            shared.draining.fetch_add(1, Ordering::AcqRel);
             let job = shared.chunk_rx.recv_timeout(Duration::from_millis(5));
+            shared.draining.fetch_sub(1, Ordering::AcqRel);
             shared.idle.fetch_sub(1, Ordering::AcqRel);
             if let Ok(job) = job {
                 mapper.run(job, &mut out);
@@ -549,7 +555,7 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
     } = task;
     let key: Arc<str> = object.key.as_str().into();
     let mut tally = Tally::default();
-    let share = || shared.idle.load(Ordering::Relaxed) > 0;
+    let share = || shared.draining.load(Ordering::Relaxed) > 0;
     let env = ReadEnv {
         limits: &shared.limits,
         pools: &shared.pools,
@@ -666,6 +672,7 @@ pub fn run(
         chunk_tx,
         chunk_rx,
         idle: AtomicUsize::new(0),
+        draining: AtomicUsize::new(0),
         reading: AtomicUsize::new(0),
         abort: settings.abort.clone(),
     };
