@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
-use crate::frame::{self, Check, JsonMode, JsonSplitter, Limits, LineSplitter, Span};
+use crate::frame::{self, Check, JsonMode, JsonSplitter, Limits, LineSplitter, Span, Splitter};
 use crate::json::MemberSpan;
 use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
 use crate::route::Router;
@@ -104,37 +104,37 @@ pub fn frame_all(table: Table, data: &[u8]) -> Framed {
             pools.give_members(c.members);
             true
         };
-        let limits = Limits::default();
-        let emit: &mut dyn FnMut(frame::Chunk) -> bool = &mut collect;
-        let _ = match table {
-            Table::CloudTrail => frame::frame(
+        fn drive<S: Splitter>(
+            s: &mut S,
+            data: &[u8],
+            pools: &crate::pool::Pools,
+            emit: &mut dyn FnMut(frame::Chunk) -> bool,
+        ) {
+            let _ = frame::frame(
                 data,
+                s,
+                &Limits::default(),
+                pools,
+                &|| false,
+                &mut |_| {},
+                emit,
+            );
+        }
+        match table {
+            Table::CloudTrail => drive(
                 &mut JsonSplitter::new(JsonMode::Records).descending(table.nested_objects()),
-                &limits,
-                pools,
-                &|| false,
-                &mut |_| {},
-                emit,
-            ),
-            Table::GuardDuty => frame::frame(
                 data,
+                pools,
+                &mut collect,
+            ),
+            Table::GuardDuty => drive(
                 &mut JsonSplitter::new(JsonMode::Values),
-                &limits,
-                pools,
-                &|| false,
-                &mut |_| {},
-                emit,
-            ),
-            Table::VpcFlow => frame::frame(
                 data,
-                &mut LineSplitter::new(),
-                &limits,
                 pools,
-                &|| false,
-                &mut |_| {},
-                emit,
+                &mut collect,
             ),
-        };
+            Table::VpcFlow => drive(&mut LineSplitter::new(), data, pools, &mut collect),
+        }
         Framed { spans, members }
     })
 }
