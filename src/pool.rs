@@ -64,9 +64,7 @@ impl Pools {
     }
 
     pub fn give_chunk_buffer(&self, v: Vec<u8>) {
-        if v.capacity() <= self.max_keep {
-            self.chunks.give(v);
-        }
+        self.keep(&self.chunks, v);
     }
 
     /// An empty request body buffer with at least `capacity` bytes of room.
@@ -82,9 +80,14 @@ impl Pools {
     }
 
     pub fn give_members(&self, v: Vec<MemberSpan>) {
-        let bytes = v.capacity() * std::mem::size_of::<MemberSpan>();
+        self.keep(&self.members, v);
+    }
+
+    /// Keeps `v` in `pool` unless it has no room at all or grew past `max_keep`.
+    fn keep<T>(&self, pool: &Pool<Vec<T>>, v: Vec<T>) {
+        let bytes = v.capacity() * std::mem::size_of::<T>();
         if bytes > 0 && bytes <= self.max_keep {
-            self.members.give(v);
+            pool.give(v);
         }
     }
 
@@ -106,9 +109,7 @@ impl Pools {
         tickets.into_iter().for_each(Ticket::release);
         batch.reset();
         self.batches[batch.table().index()].give(batch);
-        if body.capacity() <= self.max_keep {
-            self.bodies.give(body);
-        }
+        self.keep(&self.bodies, body);
     }
 }
 

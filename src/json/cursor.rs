@@ -640,12 +640,19 @@ fn kind_of(first: u8) -> Kind {
     }
 }
 
-/// Indexes the members of the valid object `raw`, which is at `base` in the record, after its
-/// own entry: each member, then (for an object value) its members, depth first. The
-/// recursion is as deep as the object, which was validated (at most [`MAX_DEPTH`]).
-fn index_nested(raw: &[u8], base: u32, out: &mut Vec<MemberSpan>) -> Result<(), Error> {
-    let at = |p: usize| base + p as u32;
-    Cursor::trusted(raw).members(|c, key, key_start| {
+/// Indexes the members of the object at the cursor, whose first byte is at `base` in the
+/// record: each member, then, for an object value under a `descend` key (`None`: any key),
+/// its members and theirs, depth first. Nested objects were validated with their member, so
+/// they are walked trusted; the recursion is as deep as the object (at most [`MAX_DEPTH`]).
+fn index_members(
+    c: &mut Cursor,
+    base: u32,
+    descend: Option<&[&[u8]]>,
+    out: &mut Vec<MemberSpan>,
+) -> Result<(), Error> {
+    let start = c.pos;
+    let at = |p: usize| base + (p - start) as u32;
+    c.members(|c, key, key_start| {
         let value_start = c.pos;
         let v = c.value()?;
         let entry = out.len();
@@ -654,8 +661,8 @@ fn index_nested(raw: &[u8], base: u32, out: &mut Vec<MemberSpan>) -> Result<(), 
             value: (at(value_start), at(c.pos)),
             nested: NOT_INDEXED,
         });
-        if v.kind == Kind::Object {
-            index_nested(v.raw, at(value_start), out)?;
+        if v.kind == Kind::Object && descend.is_none_or(|d| d.contains(&key)) {
+            index_members(&mut Cursor::trusted(v.raw), at(value_start), None, out)?;
             out[entry].nested = (out.len() - entry - 1) as u32;
         }
         Ok(())
@@ -793,23 +800,7 @@ impl<'a> Cursor<'a> {
                 None => self.err(ErrorKind::UnexpectedEnd),
             });
         }
-        let rel = |p: usize| (p - start) as u32;
-        self.members(|c, key, key_start| {
-            let value_start = c.pos;
-            let v = c.value()?;
-            let at = out.len();
-            out.push(MemberSpan {
-                key: (rel(key_start), rel(key_start + key.len())),
-                value: (rel(value_start), rel(c.pos)),
-                nested: NOT_INDEXED,
-            });
-            if v.kind == Kind::Object && descend.contains(&key) {
-                // Validated just now: the nested walk is a trusted one.
-                index_nested(v.raw, rel(value_start), out)?;
-                out[at].nested = (out.len() - at - 1) as u32;
-            }
-            Ok(())
-        })?;
+        index_members(self, 0, Some(descend), out)?;
         Ok(Value {
             kind: Kind::Object,
             raw: &self.buf[start..self.pos],

@@ -311,10 +311,9 @@ impl<'a, F: Fn(&[u8; 64]) -> Masks> Tokens<'a, F> {
 /// The walk over the tokens; `classify` is the block classifier for this CPU.
 ///
 /// Straight-line code per member (key, colon, value, then `,` or closers) rather than a state
-/// machine: the dispatch on a state per token mispredicted. `NEST`: whether `descend` may
-/// name keys (the state for nested indexing cost GuardDuty, which has none, 8% of framing).
+/// machine: the dispatch on a state per token mispredicted.
 #[inline(always)]
-fn walk<const NEST: bool>(
+fn walk(
     buf: &[u8],
     descend: &[&[u8]],
     out: &mut Vec<MemberSpan>,
@@ -348,7 +347,7 @@ fn walk<const NEST: bool>(
         return toks.finish(t + 1);
     }
     loop {
-        let indexing = if NEST { depth <= 1 + nest } else { depth == 1 };
+        let indexing = depth <= 1 + nest;
         // At the first token of a member (in an object) or an element (in an array).
         if stack & 1 == 1 {
             if buf[t] != b'"' {
@@ -379,8 +378,7 @@ fn walk<const NEST: bool>(
             }
             let is_obj = c == b'{';
             // An object member of an indexed object, or a top-level one named in `descend`.
-            let nested = NEST
-                && is_obj
+            let nested = is_obj
                 && indexing
                 && (depth > 1
                     || buf
@@ -417,7 +415,7 @@ fn walk<const NEST: bool>(
         };
         // A value ended at `last_end`: then `,` or closers.
         loop {
-            if NEST && closed {
+            if closed {
                 closed = false;
                 let at = open as usize;
                 let count = (out.len() - at - 1) as u32;
@@ -425,7 +423,7 @@ fn walk<const NEST: bool>(
                 entry.value.1 = last_end as u32;
                 open = entry.nested;
                 entry.nested = count;
-            } else if if NEST { depth <= 1 + nest } else { depth == 1 } {
+            } else if depth <= 1 + nest {
                 out.push(MemberSpan {
                     key,
                     value: (value_start as u32, last_end as u32),
@@ -440,7 +438,7 @@ fn walk<const NEST: bool>(
                 }
                 (b'}', true) | (b']', false) => {
                     // (Indexed containers are objects: an array never closes one.)
-                    if NEST && nest > 0 && depth == 1 + nest {
+                    if nest > 0 && depth == 1 + nest {
                         nest -= 1;
                         closed = true;
                     }
@@ -471,12 +469,7 @@ mod avx2 {
         descend: &[&[u8]],
         out: &mut Vec<MemberSpan>,
     ) -> Option<Indexed> {
-        // Without keys to descend under, the walk is compiled without the nesting state.
-        if descend.is_empty() {
-            walk::<false>(buf, descend, out, |bytes| classify(bytes))
-        } else {
-            walk::<true>(buf, descend, out, |bytes| classify(bytes))
-        }
+        walk(buf, descend, out, |bytes| classify(bytes))
     }
 
     #[target_feature(enable = "avx2")]
