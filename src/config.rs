@@ -31,6 +31,44 @@ pub fn config_path(args: &[std::ffi::OsString]) -> Option<PathBuf> {
     std::env::var_os("LOGFERRY_CONFIG").map(PathBuf::from)
 }
 
+/// `cmd` with the settings of `--config FILE` (when the command line or `LOGFERRY_CONFIG` names
+/// one) as the defaults of its `run` and `replay` subcommands (replay ignores the keys it has
+/// no option for). Other subcommands never read the file, so `LOGFERRY_CONFIG` cannot break
+/// `logferry dcr`.
+pub fn with_config_file(
+    mut cmd: clap::Command,
+    argv: &[std::ffi::OsString],
+) -> anyhow::Result<clap::Command> {
+    let sub = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .find(|a| cmd.find_subcommand(a.as_ref()).is_some());
+    if !matches!(sub.as_deref(), Some("run" | "replay")) {
+        return Ok(cmd);
+    }
+    let Some(path) = config_path(argv) else {
+        return Ok(cmd);
+    };
+    let mut settings = read(&path)?;
+    // The one global option is set on the top-level command.
+    if let Some(pos) = settings.iter().position(|s| s.long == "log-format") {
+        let s = settings.remove(pos);
+        let v = s.values.first().cloned().unwrap_or_default();
+        cmd = cmd.mut_arg("log_format", |a| a.default_value(v));
+    }
+    for (name, lenient) in [("run", false), ("replay", true)] {
+        let sub = cmd
+            .find_subcommand(name)
+            .cloned()
+            .with_context(|| format!("no {name} command"))?;
+        let sub = apply(sub, &settings, lenient)
+            .with_context(|| format!("--config {}", path.display()))?;
+        cmd = cmd.mut_subcommand(name, |_| sub);
+    }
+    Ok(cmd)
+}
+
 /// One setting from the file: the option's long name and its value(s) as text.
 #[derive(Debug, PartialEq)]
 pub struct Setting {

@@ -6,6 +6,7 @@
 //! finished. [`json`] is the JSON cursor the mappers read records with.
 
 pub mod ack;
+pub mod app;
 pub mod batch;
 pub mod bench;
 pub mod config;

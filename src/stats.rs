@@ -81,7 +81,45 @@ pub struct Stats {
     pub queue_chunks: AtomicU64,
     pub queue_requests: AtomicU64,
     pub latency: Latency,
+    /// Failures a queue source does not retry by itself (see [`FailureKind`]).
+    pub failures_not_retried: AtomicU64,
     named: Mutex<NamedCounters>,
+}
+
+/// Why part of a run failed. Each kind is counted under its name (the summary's `failures`,
+/// the `logferry_failures` metric); whether a queue retries it decides a queue run's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// An object could not be read (missing, denied, S3 errors after retries, a local I/O
+    /// error).
+    ReadError,
+    /// A dead letter could not be stored.
+    DeadLetterWrite,
+    /// The sink stopped (configuration, or retries exhausted).
+    Sink,
+    WorkerPanic,
+    SinkPanic,
+    /// The source itself failed (listing, receiving, finishing).
+    Source,
+}
+
+impl FailureKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::ReadError => "read_error",
+            FailureKind::DeadLetterWrite => "dead_letter_write",
+            FailureKind::Sink => "sink",
+            FailureKind::WorkerPanic => "worker_panic",
+            FailureKind::SinkPanic => "sink_panic",
+            FailureKind::Source => "source",
+        }
+    }
+
+    /// A queue source returns the message of an object that could not be read and it comes
+    /// back later: the normal course of a long-running source, not a failed run.
+    pub fn is_retried_by_a_queue(self) -> bool {
+        matches!(self, FailureKind::ReadError)
+    }
 }
 
 /// Per-stage latency histograms, in seconds. Observed per call or per object, never per
@@ -149,8 +187,11 @@ impl Stats {
         self.lock().dead_letters.add(reason, 1);
     }
 
-    pub fn failure(&self, reason: &str) {
-        self.lock().failures.add(reason, 1);
+    pub fn failure(&self, kind: FailureKind) {
+        if !kind.is_retried_by_a_queue() {
+            self.failures_not_retried.fetch_add(1, Ordering::Relaxed);
+        }
+        self.lock().failures.add(kind.name(), 1);
     }
 
     pub fn skipped_counts(&self) -> Counters {

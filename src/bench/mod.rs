@@ -35,7 +35,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// gzip level of the request bodies (and of the floor's compression).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = BatchSettings::DEFAULT_GZIP_LEVEL)]
     pub gzip_level: u32,
     /// Rounds; each times every stage once, and the best time of each stage is reported.
     #[arg(long, default_value_t = 3)]
@@ -231,7 +231,7 @@ fn mb(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / 1e6
 }
 
-pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let tables: Vec<Table> = match args.ty.as_str() {
         "all" => Table::ALL.to_vec(),
         t => vec![Table::from_short(t).ok_or_else(|| anyhow::anyhow!("unknown --type {t}"))?],
@@ -256,14 +256,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             );
         }
         println!("wrote {:.1} MB under {}", total as f64 / 1e6, dir.display());
-        return Ok(std::process::ExitCode::SUCCESS);
+        return Ok(());
     }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let settings = BatchSettings {
-        max_request_bytes: 1_048_576,
         gzip_level: args.gzip_level,
+        ..BatchSettings::default()
     };
     println!(
         "logferry bench: {} records per type, gzip level {}, best of {} rounds, {} threads for the pipeline; {} logical CPUs",
@@ -468,5 +468,5 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             }
         }
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(())
 }

@@ -131,11 +131,19 @@ pub struct Limits {
     pub max_record_bytes: usize,
 }
 
+impl Limits {
+    pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
+    /// The framer's buffer holds at most about a chunk plus a record; offsets in it are 32-bit.
+    pub const CHUNK_BYTES_RANGE: std::ops::RangeInclusive<usize> = 4096..=256 << 20;
+    pub const DEFAULT_MAX_RECORD_BYTES: usize = 8 << 20;
+    pub const MAX_RECORD_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1 << 30;
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            chunk_bytes: 1 << 20,
-            max_record_bytes: 8 << 20,
+            chunk_bytes: Self::DEFAULT_CHUNK_BYTES,
+            max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }

@@ -32,11 +32,21 @@ pub struct BatchSettings {
     pub gzip_level: u32,
 }
 
+impl BatchSettings {
+    /// The Logs Ingestion API's limit on a request body (uncompressed JSON):
+    /// https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview#limits-and-restrictions
+    pub const MAX_REQUEST_BYTES: usize = 1_048_576;
+    pub const MIN_REQUEST_BYTES: usize = 1024;
+    /// Level 1 gives the most rows per second per core (README, Performance).
+    pub const DEFAULT_GZIP_LEVEL: u32 = 1;
+    pub const MAX_GZIP_LEVEL: u32 = 9;
+}
+
 impl Default for BatchSettings {
     fn default() -> Self {
         BatchSettings {
-            max_request_bytes: 1_048_576,
-            gzip_level: 1,
+            max_request_bytes: Self::MAX_REQUEST_BYTES,
+            gzip_level: Self::DEFAULT_GZIP_LEVEL,
         }
     }
 }

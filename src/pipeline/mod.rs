@@ -36,9 +36,10 @@ use crate::pool::Pools;
 use crate::route::{Route, Router};
 use crate::sink::dead_letter::{DeadLetter, DeadLetters};
 use crate::sink::{Request, Settle, Settler, Sink};
-use crate::stats::{Stats, Tally};
+use crate::stats::{FailureKind, Stats, Tally};
 use crate::table::{vpcflow, Table};
 
+pub mod args;
 pub mod summary;
 pub use summary::Summary;
 
@@ -85,13 +86,19 @@ pub struct Settings {
     pub abort: Arc<AtomicBool>,
 }
 
+impl Settings {
+    pub const DEFAULT_LINGER_MS: u64 = 1000;
+    /// Shorter lingers would send requests of a handful of rows.
+    pub const MIN_LINGER_MS: u64 = 10;
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             threads: thread::available_parallelism().map_or(1, |n| n.get()),
             batch: BatchSettings::default(),
             limits: Limits::default(),
-            linger: Duration::from_secs(1),
+            linger: Duration::from_millis(Settings::DEFAULT_LINGER_MS),
             router: Router::default(),
             stats: Arc::default(),
             abort: Arc::default(),
@@ -450,7 +457,7 @@ impl Output for WorkerOut<'_> {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, dir = %self.shared.dead.dir().display(), "cannot write dead letter");
-                self.shared.stats.failure("dead_letter_write");
+                self.shared.stats.failure(FailureKind::DeadLetterWrite);
                 self.shared.abort.store(true, Ordering::Relaxed);
                 false
             }
@@ -606,7 +613,7 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
         }
         ObjectEnd::Failed(msg) => {
             tracing::warn!("{msg}");
-            shared.stats.failure("read_error");
+            shared.stats.failure(FailureKind::ReadError);
         }
     }
 }
@@ -708,7 +715,7 @@ pub fn run(
                 req.handed = Some(Instant::now());
                 if let Err(e) = sink.send(req, &settler) {
                     tracing::error!(error = %e, "sink failed; stopping");
-                    sink_stats.failure("sink");
+                    sink_stats.failure(FailureKind::Sink);
                     shared_ref.abort.store(true, Ordering::Relaxed);
                     failed = true;
                 }
@@ -716,7 +723,7 @@ pub fn run(
             if let Err(e) = sink.finish() {
                 tracing::error!(error = %e, "sink failed");
                 if !failed {
-                    sink_stats.failure("sink");
+                    sink_stats.failure(FailureKind::Sink);
                 }
             }
         });
@@ -768,26 +775,26 @@ pub fn run(
         drop(obj_tx);
         for w in workers {
             if w.join().is_err() {
-                stats.failure("worker_panic");
+                stats.failure(FailureKind::WorkerPanic);
             }
         }
         // Every worker's sender is gone: the sink thread drains and ends.
         drop(shared.chunk_tx.clone());
         if sink_thread.join().is_err() {
-            stats.failure("sink_panic");
+            stats.failure(FailureKind::SinkPanic);
         }
     });
     if let Err(e) = dead.close() {
         tracing::error!(error = %e, "cannot finish the dead-letter file");
-        stats.failure("dead_letter_write");
+        stats.failure(FailureKind::DeadLetterWrite);
     }
     if let Some(e) = source_error {
         tracing::error!(error = %e, "source failed");
-        stats.failure("source");
+        stats.failure(FailureKind::Source);
     }
     if let Err(e) = source.finish() {
         tracing::error!(error = %e, "source failed to finish");
-        stats.failure("source");
+        stats.failure(FailureKind::Source);
     }
     progress.finish();
     let mut summary = Summary::collect(&stats, started.elapsed(), dead.dir());

@@ -32,6 +32,9 @@ pub struct Summary {
     pub dead_letters: Counters,
     pub notes: Counters,
     pub failures: Counters,
+    /// Failures a queue does not retry by itself (see `FailureKind::is_retried_by_a_queue`).
+    #[serde(skip)]
+    pub failures_not_retried: u64,
     pub bytes_in: u64,
     pub bytes_decoded: u64,
     pub seconds: f64,
@@ -65,6 +68,7 @@ impl Summary {
             dead_letters: stats.dead_letter_counts(),
             notes: stats.note_counts(),
             failures: stats.failure_counts(),
+            failures_not_retried: g(&stats.failures_not_retried),
             bytes_in: g(&stats.bytes_in),
             bytes_decoded: g(&stats.bytes_decoded),
             seconds: elapsed.as_secs_f64(),
@@ -77,6 +81,12 @@ impl Summary {
     /// Whether every object was shipped or dead-lettered.
     pub fn succeeded(&self) -> bool {
         self.objects_failed == 0 && self.failures.is_empty()
+    }
+
+    /// Whether a queue run went as it should: objects that failed were only those whose
+    /// messages come back to be read again.
+    pub fn succeeded_as_a_queue(&self) -> bool {
+        self.failures_not_retried == 0
     }
 
     pub fn rows(&self) -> u64 {

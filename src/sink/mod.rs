@@ -5,6 +5,7 @@
 //! delivered. The dir sink settles at once, after writing the file; the Azure sink settles from
 //! its delivery tasks, many requests in flight, in whatever order the service answers.
 
+pub mod args;
 pub mod azure;
 pub mod dead_letter;
 pub mod dir;

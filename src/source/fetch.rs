@@ -44,13 +44,23 @@ pub struct FetchSettings {
     pub attempts: usize,
 }
 
+impl FetchSettings {
+    pub const DEFAULT_RANGE_THRESHOLD: u64 = 8 << 20;
+    pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
+    /// Smaller parts would make the per-request cost dominate.
+    pub const MIN_PART_SIZE: u64 = 1 << 20;
+    pub const DEFAULT_PARTS_IN_FLIGHT: usize = 4;
+    pub const MAX_PARTS_IN_FLIGHT: usize = 64;
+    pub const DEFAULT_ATTEMPTS: usize = 4;
+}
+
 impl Default for FetchSettings {
     fn default() -> Self {
         FetchSettings {
-            range_threshold: 8 << 20,
-            part_size: 8 << 20,
-            parts_in_flight: 4,
-            attempts: 4,
+            range_threshold: Self::DEFAULT_RANGE_THRESHOLD,
+            part_size: Self::DEFAULT_PART_SIZE,
+            parts_in_flight: Self::DEFAULT_PARTS_IN_FLIGHT,
+            attempts: Self::DEFAULT_ATTEMPTS,
         }
     }
 }

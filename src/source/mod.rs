@@ -8,6 +8,7 @@
 //! objects they name; [`aws`] builds the SDK clients; [`recent`] remembers which objects this
 //! instance finished, so a repeated notification is acknowledged without reading it again.
 
+pub mod args;
 pub mod aws;
 pub mod backfill;
 pub mod dir;

@@ -72,19 +72,33 @@ pub struct SqsSettings {
 }
 
 impl SqsSettings {
+    pub const DEFAULT_RECEIVERS: usize = 4;
+    pub const MAX_RECEIVERS: usize = 256;
+    pub const DEFAULT_WAIT_SECONDS: i32 = 20;
+    pub const DEFAULT_MAX_HOLD_S: u64 = 4 * 3600;
+    pub const DEFAULT_MAX_MESSAGES_IN_FLIGHT: usize = 1000;
+    /// One receive returns up to 10 messages.
+    pub const MIN_MESSAGES_IN_FLIGHT: usize = 10;
+    pub const DEFAULT_MAX_BYTES_IN_FLIGHT: u64 = 1 << 30;
+    pub const DEFAULT_RETRY_DELAY_S: u64 = 30;
+    /// The longest delay a returned message is given (15 minutes).
+    pub const MAX_RETRY_DELAY_S: u64 = 900;
+    pub const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 30;
+    pub const DEFAULT_DEDUPE_CAPACITY: usize = 100_000;
+
     pub fn new(queue_url: &str) -> Self {
         SqsSettings {
             queue_url: queue_url.to_string(),
-            receivers: 4,
-            wait_seconds: 20,
+            receivers: Self::DEFAULT_RECEIVERS,
+            wait_seconds: Self::DEFAULT_WAIT_SECONDS,
             visibility_timeout: None,
-            max_hold: Duration::from_secs(4 * 3600),
-            max_messages_in_flight: 1000,
-            max_bytes_in_flight: 1 << 30,
-            retry_delay: Duration::from_secs(30),
-            shutdown_timeout: Duration::from_secs(30),
+            max_hold: Duration::from_secs(Self::DEFAULT_MAX_HOLD_S),
+            max_messages_in_flight: Self::DEFAULT_MAX_MESSAGES_IN_FLIGHT,
+            max_bytes_in_flight: Self::DEFAULT_MAX_BYTES_IN_FLIGHT,
+            retry_delay: Duration::from_secs(Self::DEFAULT_RETRY_DELAY_S),
+            shutdown_timeout: Duration::from_secs(Self::DEFAULT_SHUTDOWN_TIMEOUT_S),
             stop_when_idle: None,
-            dedupe_capacity: 100_000,
+            dedupe_capacity: Self::DEFAULT_DEDUPE_CAPACITY,
         }
     }
 }
@@ -512,7 +526,7 @@ fn accept(
                 Duration::ZERO
             } else {
                 (retry * 2u32.saturating_pow(receive_count.saturating_sub(1).min(10)))
-                    .min(Duration::from_secs(900))
+                    .min(Duration::from_secs(SqsSettings::MAX_RETRY_DELAY_S))
             };
             Settle::Return { id, delay }
         };

@@ -55,7 +55,7 @@ use self::concurrency::{Bounds, Group, Limiter};
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::{Request, Settler, Sink, SinkError};
 use crate::pipeline::mapper::request_body;
-use crate::stats::{Counters, Stats};
+use crate::stats::{Counters, FailureKind, Stats};
 use crate::table::Table;
 
 /// Where one table's rows may go.
@@ -659,7 +659,7 @@ async fn dead_letter_row(
         .map_err(|_| Stop::GiveUp)?;
     if let Err(e) = written {
         tracing::error!(error = %e, "cannot write a dead letter; the request fails");
-        shared.stats.failure("dead_letter_write");
+        shared.stats.failure(FailureKind::DeadLetterWrite);
         return Err(Stop::GiveUp);
     }
     shared.stats.dead_letter(reason);
