@@ -42,7 +42,6 @@ use hyper::{Response, StatusCode};
 use serde_json::json;
 
 use super::error::{json_response, ApiError};
-use super::form;
 
 /// The audience of the Logs Ingestion API, and the two spellings of its `.default` scope.
 pub const RESOURCE: &str = "https://monitor.azure.com";
@@ -193,8 +192,8 @@ impl Auth {
                 "The request body must be application/x-www-form-urlencoded and contain the following parameter: 'grant_type'.",
             ));
         }
-        let p = form::pairs(body);
-        let grant = form::get(&p, "grant_type").ok_or_else(|| missing("grant_type"))?;
+        let p = form_pairs(body);
+        let grant = form_get(&p, "grant_type").ok_or_else(|| missing("grant_type"))?;
         if grant != "client_credentials" {
             return Err(EntraError {
                 status: StatusCode::BAD_REQUEST,
@@ -205,8 +204,8 @@ impl Auth {
                 ),
             });
         }
-        let client = form::get(&p, "client_id").ok_or_else(|| missing("client_id"))?;
-        let scope = form::get(&p, "scope").ok_or_else(|| missing("scope"))?;
+        let client = form_get(&p, "client_id").ok_or_else(|| missing("client_id"))?;
+        let scope = form_get(&p, "scope").ok_or_else(|| missing("scope"))?;
         if !SCOPES.contains(&scope) {
             return Err(EntraError {
                 status: StatusCode::BAD_REQUEST,
@@ -229,9 +228,9 @@ impl Auth {
             });
         };
         let given = match (
-            form::get(&p, "client_secret"),
-            form::get(&p, "client_assertion_type"),
-            form::get(&p, "client_assertion"),
+            form_get(&p, "client_secret"),
+            form_get(&p, "client_assertion_type"),
+            form_get(&p, "client_assertion"),
         ) {
             (Some(secret), None, None) => secret,
             (None, Some(JWT_BEARER), Some(assertion)) => assertion,
@@ -280,21 +279,21 @@ impl Auth {
         if metadata != Some(b"true".as_slice()) {
             return imds_error("invalid_request", "Required metadata header not specified");
         }
-        let p = form::pairs(query.as_bytes());
-        if form::get(&p, "api-version").is_none_or(str::is_empty) {
+        let p = form_pairs(query.as_bytes());
+        if form_get(&p, "api-version").is_none_or(str::is_empty) {
             return imds_error(
                 "invalid_request",
                 "Required query variable 'api-version' is missing",
             );
         }
-        let resource = form::get(&p, "resource").unwrap_or("");
+        let resource = form_get(&p, "resource").unwrap_or("");
         if resource.trim_end_matches('/') != RESOURCE {
             return imds_error(
                 "invalid_resource",
                 &format!("AADSTS500011: The resource principal named '{resource}' was not found; the emulator issues tokens for {RESOURCE}."),
             );
         }
-        if let Some(id) = form::get(&p, "client_id") {
+        if let Some(id) = form_get(&p, "client_id") {
             if id != self.managed_identity {
                 return imds_error("invalid_request", "Identity not found");
             }
@@ -392,5 +391,41 @@ impl EntraError {
                 "timestamp": timestamp,
             }),
         )
+    }
+}
+
+/// The name/value pairs of a token request body or a query string, in order
+/// (https://url.spec.whatwg.org/#urlencoded-parsing: `+` is a space, then percent-decoding;
+/// malformed escapes and bad UTF-8 are replaced, never an error: the caller checks the values
+/// it needs and names what is wrong).
+pub(super) fn form_pairs(input: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(input).into_owned().collect()
+}
+
+/// The first value of `name`.
+pub(super) fn form_get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_decode_plus_and_percent() {
+        let p = form_pairs(
+            b"scope=https%3A%2F%2Fmonitor.azure.com%2F%2F.default&a=b+c&flag&=x&bad=%zz",
+        );
+        assert_eq!(
+            form_get(&p, "scope"),
+            Some("https://monitor.azure.com//.default")
+        );
+        assert_eq!(form_get(&p, "a"), Some("b c"));
+        assert_eq!(form_get(&p, "flag"), Some(""));
+        assert_eq!(form_get(&p, "bad"), Some("%zz"));
+        assert_eq!(form_get(&p, "missing"), None);
     }
 }

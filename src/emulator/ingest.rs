@@ -30,10 +30,10 @@ use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE}
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
+use super::auth::{form_get, form_pairs};
 use super::auth::{Auth, Bearer};
 use super::error::ApiError;
 use super::fault::Outcome;
-use super::form;
 use super::server::{Reset, State};
 use super::validate;
 
@@ -167,8 +167,8 @@ fn preflight<'a>(
     dcr_id: &str,
     stream_name: &str,
 ) -> Result<Preflight<'a>, ApiError> {
-    let query = form::pairs(parts.uri.query().unwrap_or("").as_bytes());
-    match form::get(&query, "api-version") {
+    let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes());
+    match form_get(&query, "api-version") {
         None => {
             return Err(ApiError::bad_request(
                 "MissingApiVersionParameter",

@@ -25,7 +25,6 @@ pub mod control;
 pub mod dcr;
 pub mod error;
 pub mod fault;
-pub mod form;
 pub mod ingest;
 pub mod limits;
 pub mod server;
