@@ -13,7 +13,7 @@ target/moto-venv/bin/pip install 'moto[server]==5.2.5'`.)
    reports logferry's own CPU time (user + system, from wait4) per million records: moto's
    time is its own process's and is reported apart. moto answers HTTP/1.1 with persistent
    connections, as AWS does (werkzeug's default, a connection per request, cost 5% more CPU). The queue is fed in waves that keep it under 50 messages,
-   because moto's receive cost grows with queue depth (../shared/reference/moto.md).
+   because moto's receive cost grows with queue depth (measured in README.md, "Messages/s against moto").
 3. Holds `--rss-objects` messages in flight at once (batches linger, so none completes) and
    reads logferry's peak RSS (VmHWM) when they are all held.
 """

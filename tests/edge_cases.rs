@@ -1,6 +1,6 @@
 //! Edge cases and bad input, one object at a time through `pipeline::map_object` (the same
 //! decode, frame, map, batch and encode stages as a run). Expected rows are written here from
-//! `contract/tables.json`, field by field; fixtures are under `testdata/edge/` (see its
+//! `testdata/sentinel-tables.json`, field by field; fixtures are under `testdata/edge/` (see its
 //! README), large inputs are generated below.
 
 #![recursion_limit = "256"]

@@ -1,7 +1,10 @@
 //! `logferry emulator` against the documented Logs Ingestion API contract
-//! (`shared/reference/sentinel-contract.md` 6.2-6.5): one test per status code and rule,
-//! written from the Microsoft documents, not from logferry's sink. Each test starts the real
-//! binary on a free loopback port and talks to it with a real HTTP client.
+//! (<https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>,
+//! <https://learn.microsoft.com/azure/azure-monitor/service-limits>,
+//! <https://learn.microsoft.com/azure/azure-monitor/logs/tutorial-logs-ingestion-code>):
+//! one test per status code and rule, written from the Microsoft documents, not from
+//! logferry's sink. Each test starts the real binary on a free loopback port and talks to it
+//! with a real HTTP client.
 //!
 //! Fixtures: `testdata/azure/narrow-dcr.json` (one stream, one column of each declared type,
 //! immutable id `dcr-narrow`, table `Narrow_CL`) and the shipped `deploy/azure/dcr.json`.

@@ -1,7 +1,8 @@
-//! Golden tests: every sample under `../shared/samples` mapped through the real stages and
-//! compared, row by row and field by field, with expected rows written by hand from the AWS
-//! documents and the table contract (`tests/golden/expected`, see `tests/golden/NOTES.md`).
-//! The expectations were written without running the mapper.
+//! Golden tests: every sample under `testdata/samples` (origins and licences in
+//! `testdata/samples/SOURCES.md`) mapped through the real stages and compared, row by row and
+//! field by field, with expected rows written by hand from the AWS documents and the table
+//! contract (`tests/golden/expected`, see `tests/golden/NOTES.md`). The expectations were
+//! written without running the mapper.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,17 +13,24 @@ use logferry::route::{Route, Router};
 use logferry::table::Table;
 use serde_json::Value;
 
-fn samples() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found; golden tests need the shared samples",
-            dir.display()
-        );
-        None
-    }
+/// `testdata/samples`. The samples are part of the repository: a missing folder fails the test.
+fn samples() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/samples");
+    assert!(dir.is_dir(), "{} not found", dir.display());
+    dir
+}
+
+/// The files in `dir`, sorted; a missing folder fails with its path.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            e.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 fn expected_dir() -> PathBuf {
@@ -68,18 +76,15 @@ fn compare(what: &str, got: &[Value], want: &[Value]) -> Vec<String> {
 
 #[test]
 fn samples_map_to_the_hand_written_rows() {
-    let Some(samples) = samples() else { return };
+    let samples = samples();
     let mut diffs = Vec::new();
     let mut checked = 0;
     for sub in ["cloudtrail", "guardduty", "vpcflow"] {
-        let mut files: Vec<_> = fs::read_dir(expected_dir().join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for exp_path in files {
+        for exp_path in files_in(&expected_dir().join(sub)) {
             let name = exp_path.file_name().unwrap().to_string_lossy().into_owned();
-            let exp: Value = serde_json::from_slice(&fs::read(&exp_path).unwrap()).unwrap();
+            let exp_bytes =
+                fs::read(&exp_path).unwrap_or_else(|e| panic!("{}: {e}", exp_path.display()));
+            let exp: Value = serde_json::from_slice(&exp_bytes).unwrap();
             let table = table_named(exp["table"].as_str().unwrap());
             let pinned = name.ends_with(".as_cloudtrail.json");
             let sample_name = if pinned {
@@ -89,8 +94,9 @@ fn samples_map_to_the_hand_written_rows() {
             } else {
                 name.trim_end_matches(".json").to_string()
             };
-            let bytes = fs::read(samples.join(sub).join(&sample_name))
-                .unwrap_or_else(|e| panic!("{sub}/{sample_name}: {e}"));
+            let sample_path = samples.join(sub).join(&sample_name);
+            let bytes =
+                fs::read(&sample_path).unwrap_or_else(|e| panic!("{}: {e}", sample_path.display()));
             let mapped = map_object(
                 table,
                 &sample_name,
@@ -142,10 +148,10 @@ fn samples_map_to_the_hand_written_rows() {
 
 #[test]
 fn every_sample_has_expectations() {
-    let Some(samples) = samples() else { return };
+    let samples = samples();
     for sub in ["cloudtrail", "guardduty", "vpcflow"] {
-        for e in fs::read_dir(samples.join(sub)).unwrap() {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        for path in files_in(&samples.join(sub)) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if name.ends_with(".parquet") {
                 continue; // Parquet is out of scope for now: counted as skipped.
             }
@@ -161,9 +167,9 @@ fn every_sample_has_expectations() {
 
 #[test]
 fn parquet_objects_are_skipped_and_counted() {
-    let Some(samples) = samples() else { return };
-    for e in fs::read_dir(samples.join("vpcflow")).unwrap() {
-        let p = e.unwrap().path();
+    let samples = samples();
+    let mut checked = 0;
+    for p in files_in(&samples.join("vpcflow")) {
         if p.extension().is_some_and(|x| x == "parquet") {
             let m = map_object(
                 Table::VpcFlow,
@@ -174,6 +180,11 @@ fn parquet_objects_are_skipped_and_counted() {
             );
             assert_eq!(m.end, ObjectEnd::Skipped("parquet"));
             assert!(m.rows().is_empty());
+            checked += 1;
         }
     }
+    assert!(
+        checked >= 1,
+        "no Parquet sample under testdata/samples/vpcflow"
+    );
 }

@@ -1,5 +1,5 @@
-//! Every SQS body in ../shared/samples/s3-notifications, parsed: expected values taken from
-//! the samples as AWS documents them (see samples/SOURCES.md).
+//! Every SQS body in testdata/samples/s3-notifications, parsed: expected values taken from
+//! the samples as AWS documents them (origins in testdata/samples/SOURCES.md).
 
 use std::path::Path;
 
@@ -7,13 +7,12 @@ use logferry::route::{Route, Router};
 use logferry::source::notification::{parse, Notification, ObjectRef};
 use logferry::table::Table;
 
-fn body(name: &str) -> Option<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/s3-notifications");
-    if !dir.is_dir() {
-        eprintln!("SKIPPED: {} not found", dir.display());
-        return None;
-    }
-    Some(std::fs::read_to_string(dir.join(name)).unwrap())
+/// One body from testdata/samples/s3-notifications; a missing file fails with its path.
+fn body(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/samples/s3-notifications")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn one_object(n: Notification) -> ObjectRef {
@@ -28,9 +27,7 @@ fn one_object(n: Notification) -> ObjectRef {
 
 #[test]
 fn s3_event_notifications() {
-    let Some(b) = body("awsdocs_s3_objectcreated_put.json") else {
-        return;
-    };
+    let b = body("awsdocs_s3_objectcreated_put.json");
     let o = one_object(parse(&b));
     assert_eq!(
         o,
@@ -56,7 +53,7 @@ fn s3_event_notifications() {
             1084,
         ),
     ] {
-        let Some(b) = body(file) else { return };
+        let b = body(file);
         let o = one_object(parse(&b));
         assert_eq!(o.bucket, "aws-cloudtrail-111111111111-3abc4c4f", "{file}");
         assert_eq!(o.key, key, "{file}");
@@ -73,21 +70,17 @@ fn test_events_sns_and_eventbridge() {
         "awsdocs_s3_test_event.json",
         "sekoia_sqs_body_2_s3-test-event.json",
     ] {
-        let Some(b) = body(file) else { return };
+        let b = body(file);
         assert_eq!(parse(&b), Notification::TestEvent, "{file}");
     }
-    let Some(b) = body("middy_sns_wrapped_s3_event_sqs_body.json") else {
-        return;
-    };
+    let b = body("middy_sns_wrapped_s3_event_sqs_body.json");
     let o = one_object(parse(&b));
     assert_eq!(
         (o.bucket.as_str(), o.key.as_str(), o.size),
         ("s3-upload", "path/to/file.csv", Some(9109))
     );
 
-    let Some(b) = body("awsdocs_eventbridge_object_created.json") else {
-        return;
-    };
+    let b = body("awsdocs_eventbridge_object_created.json");
     let o = one_object(parse(&b));
     assert_eq!(
         o,
@@ -106,7 +99,7 @@ fn test_events_sns_and_eventbridge() {
         "awsdocs_eventbridge_object_deleted_lifecycle.json",
         "awsdocs_eventbridge_object_restore_completed.json",
     ] {
-        let Some(b) = body(file) else { return };
+        let b = body(file);
         assert_eq!(
             parse(&b),
             Notification::Objects {

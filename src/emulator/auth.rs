@@ -2,8 +2,10 @@
 //! endpoint (IMDS shape), and the bearer check of ingestion requests.
 //!
 //! The Logs Ingestion API takes a token "obtained through the client credentials flow" for the
-//! audience `https://monitor.azure.com` (`logs-ingestion-api-overview.md`; request shape from
-//! the tutorial's PowerShell sample, `sentinel-contract.md` 6.3):
+//! audience `https://monitor.azure.com`
+//! (<https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>;
+//! request shape from the PowerShell sample of
+//! <https://learn.microsoft.com/azure/azure-monitor/logs/tutorial-logs-ingestion-code>):
 //! `POST /{tenant}/oauth2/v2.0/token`, form-encoded `client_id`, `client_secret`,
 //! `grant_type=client_credentials`, `scope=https://monitor.azure.com//.default` (the double
 //! slash of the docs and SDKs; the REST specification's `https://monitor.azure.com/.default`

@@ -15,7 +15,9 @@
 //! `dcr-<file stem>` (numbered the same way).
 //!
 //! What becomes an ingestible stream (from "Structure of a data collection rule in Azure
-//! Monitor" and the Logs Ingestion API overview, see `sentinel-contract.md` 6.2): a stream
+//! Monitor", <https://learn.microsoft.com/azure/azure-monitor/essentials/data-collection-rule-structure>,
+//! and the Logs Ingestion API overview,
+//! <https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>): a stream
 //! declared in `streamDeclarations` and named in a `dataFlows[].streams` entry. Its rows go to
 //! the table of each data flow's `outputStream` (`Microsoft-X` and `Custom-X` both write table
 //! `X`). Column types are the seven a declaration allows: string, int, long, real, boolean,

@@ -7,12 +7,13 @@
 //! body and rows (400, see [`super::validate`]). Then the rows are stored and the answer is
 //! 204 with an empty body (REST specification, 2023-01-01).
 //!
-//! Documented inputs (`sentinel-contract.md` 6.3, 6.4): `Content-Type: application/json`
-//! (parameters such as `charset` allowed); `Content-Encoding: gzip` optional, and "always
-//! 'gzip'" when present, so anything else is refused; 1 MB per call, "both compressed and
-//! uncompressed data", with the 413 text Azure sends ("Maximum allowed content length:
-//! 1048576 bytes (1 MB)"). Accepted api-versions are the two the REST specification has:
-//! `2023-01-01` and `2021-11-01-preview`.
+//! Documented inputs (<https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>,
+//! <https://learn.microsoft.com/azure/azure-monitor/service-limits>):
+//! `Content-Type: application/json` (parameters such as `charset` allowed);
+//! `Content-Encoding: gzip` optional, and "always 'gzip'" when present, so anything else is
+//! refused; 1 MB per call, "both compressed and uncompressed data", with the 413 text Azure
+//! sends ("Maximum allowed content length: 1048576 bytes (1 MB)"). Accepted api-versions are
+//! the two the REST specification has: `2023-01-01` and `2021-11-01-preview`.
 //!
 //! Every answer echoes `x-ms-client-request-id` when the client sent one, and every failure is
 //! logged with it, as Azure's `DCRLogErrors` table records it as `ClientRequestId`. Before an

@@ -1,12 +1,12 @@
 //! Per-DCR rate limits: requests per minute and bytes per minute.
 //!
-//! The documented limits ("Azure Monitor service limits", Logs Ingestion API section, see
-//! `sentinel-contract.md` 6.4) are per DCR: 12,000 requests/min and 2 GB/min, "compressed and
-//! uncompressed"; over them the API answers 429 and the client must "retry after the duration
-//! listed in the Retry-After header". How Azure measures the minute is not documented; the
-//! emulator uses a sliding 60-second window, which is the strictest reading (no burst at a
-//! window edge), and answers `Retry-After` with the whole seconds until the window would admit
-//! the request (at least 1).
+//! The documented limits ("Azure Monitor service limits", Logs Ingestion API section,
+//! <https://learn.microsoft.com/azure/azure-monitor/service-limits>) are per DCR: 12,000
+//! requests/min and 2 GB/min, "compressed and uncompressed"; over them the API answers 429 and
+//! the client must "retry after the duration listed in the Retry-After header". How Azure
+//! measures the minute is not documented; the emulator uses a sliding 60-second window, which
+//! is the strictest reading (no burst at a window edge), and answers `Retry-After` with the
+//! whole seconds until the window would admit the request (at least 1).
 //!
 //! Choices the documents leave open:
 //! - Bytes are the request's decoded (uncompressed) JSON size: the limit applies to both forms

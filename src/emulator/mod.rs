@@ -1,13 +1,18 @@
 //! `logferry emulator`: a strict local Azure Monitor Logs Ingestion API, with the token
-//! endpoints its clients need, for tests, benchmarks and trials (DESIGN.md 2.6).
+//! endpoints its clients need, for tests, benchmarks and trials.
 //!
 //! Azure cannot be reached from where logferry is tested, so this module implements the
-//! documented contract of the API (Microsoft Learn: "Logs Ingestion API in Azure Monitor",
-//! "Azure Monitor service limits", the ingestion tutorial's troubleshooting section, and the
-//! REST specification `DataCollectionRules.json` 2023-01-01; summarised with quotes in
-//! `shared/reference/sentinel-contract.md` 6.2-6.5). It is written from those documents, never
-//! from logferry's sink: it knows the tables only through the DCR JSON files users deploy
-//! ([`dcr`]), and it shares no code with the engine.
+//! documented contract of the API, from these documents:
+//! - "Logs Ingestion API in Azure Monitor",
+//!   <https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>;
+//! - "Azure Monitor service limits", <https://learn.microsoft.com/azure/azure-monitor/service-limits>;
+//! - the troubleshooting section of the ingestion tutorial,
+//!   <https://learn.microsoft.com/azure/azure-monitor/logs/tutorial-logs-ingestion-code>;
+//! - the REST specification `DataCollectionRules.json` 2023-01-01,
+//!   <https://github.com/Azure/azure-rest-api-specs/blob/main/specification/monitor/data-plane/ingestion/stable/2023-01-01/DataCollectionRules.json>.
+//!
+//! It is written from those documents, never from logferry's sink: it knows the tables only
+//! through the DCR JSON files users deploy ([`dcr`]), and it shares no code with the engine.
 //!
 //! Where Azure is documented (or known) to be more lenient, the emulator is strict, so a test
 //! fails where real data would be lost quietly: undeclared columns and values of the wrong type

@@ -1,10 +1,10 @@
 //! The body of an ingestion request against its stream declaration.
 //!
-//! The contract (`logs-ingestion-api-overview.md`, `sentinel-contract.md` 6.3): the body is
-//! UTF-8 JSON, "a JSON array" of objects whose keys match the stream's declared columns. A bare
-//! object is documented as not ingested (Azure answers it 204 and drops it,
-//! `MicrosoftDocs/azure-docs#112669`); the emulator answers it 400 instead, so the mistake is
-//! seen.
+//! The contract (<https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>):
+//! the body is UTF-8 JSON, "a JSON array" of objects whose keys match the stream's declared
+//! columns. A bare object is documented as not ingested (Azure answers it 204 and drops it,
+//! <https://github.com/MicrosoftDocs/azure-docs/issues/112669>); the emulator answers it 400
+//! instead, so the mistake is seen.
 //!
 //! **Strict mode.** Azure is more lenient than this: it drops undeclared columns silently and
 //! converts or nulls values it cannot read as the declared type, so such data is lost without

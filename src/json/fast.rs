@@ -20,7 +20,7 @@
 //! not handle plainly (a `\u` escape, nesting deeper than [`MAX_DEPTH`], any error at all, a
 //! CPU without AVX2, another architecture), and the caller then runs the cursor, which is the
 //! reference and reports the error. It must never accept what the cursor rejects, nor index
-//! differently; `fuzz/fuzz_targets/json_fast.rs` and the tests below compare the two.
+//! differently; `fuzz/fuzz_targets/json_cursor.rs` and the tests below compare the two.
 //!
 //! All steps only look backwards (a bit depends on the bytes before it), so the bytes after
 //! the record in its last block, which may be anything, change nothing before its end.

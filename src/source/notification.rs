@@ -1,6 +1,9 @@
 //! What an SQS message body says: which S3 objects to read.
 //!
-//! A body is one of (`../shared/reference/formats.md` §4):
+//! A body is one of (AWS documents them in
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html>
+//! and <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html>; a sample of each
+//! is in `testdata/samples/s3-notifications`):
 //! - an S3 event notification `{"Records":[...]}` (eventVersion 2.x), possibly several records;
 //! - the `s3:TestEvent` S3 sends when a notification configuration is saved;
 //! - an SNS envelope (`"Type":"Notification"`) whose `Message` is a JSON string holding either

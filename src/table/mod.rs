@@ -4,7 +4,7 @@
 //! Each table file declares its columns with [`declare_columns!`], which produces both the
 //! column list (name, KQL type, AWS source) and a `Col` enum whose discriminants are the column
 //! positions. Everything else derives from that list: the batch's pre-encoded keys, the DCR
-//! stream declaration, the docs, and the test against `contract/tables.json`.
+//! stream declaration, the docs, and the test against `testdata/sentinel-tables.json`.
 
 pub mod cloudtrail;
 pub mod guardduty;
@@ -25,7 +25,7 @@ pub enum ColType {
 }
 
 impl ColType {
-    /// The type's name as `contract/tables.json` and KQL spell it.
+    /// The type's name as `testdata/sentinel-tables.json` and KQL spell it.
     pub fn kql(self) -> &'static str {
         match self {
             ColType::String => "string",

@@ -1,4 +1,4 @@
-//! Encoding source values into columns: the rules of `contract/tables.json` "common" that all
+//! Encoding source values into columns: the `rules` of `testdata/sentinel-tables.json` that all
 //! mappers share (absent means no key, 64 KB truncation on a character boundary, JSON-text and
 //! dynamic columns, lenient booleans, ISO 8601 pass-through).
 

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-/// The moto release the notification shapes in `../shared/reference/moto.md` were observed on.
+/// The moto release the tests pin: the notification bodies in `tests/aws_sources.rs` were
+/// observed on it.
 pub const MOTO_VERSION: &str = "5.2.5";
 
 /// Where cargo put the binaries: `target/debug/` (or a custom target dir).

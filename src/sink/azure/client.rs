@@ -1,11 +1,12 @@
 //! One Logs Ingestion API call and what its answer means for the batch.
 //!
-//! The call is the documented one (`sentinel-contract.md` §6.3): `POST
+//! The call is the documented one ("Logs Ingestion API in Azure Monitor",
+//! <https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview>): `POST
 //! {endpoint}/dataCollectionRules/{dcr}/streams/{stream}?api-version=2023-01-01` with a bearer
 //! token, `Content-Type: application/json`, `Content-Encoding: gzip` and a fresh
 //! `x-ms-client-request-id` so a failure in our log can be found in the DCR's `DCRLogErrors`.
-//! The answer is sorted into what the caller must do (§6.5): done, split, wait, bisect,
-//! refresh the token, retry, or stop for the operator.
+//! The answer is sorted into what the caller must do (see `src/sink/azure/mod.rs`): done,
+//! split, wait, bisect, refresh the token, retry, or stop for the operator.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;

@@ -9,7 +9,10 @@
 //! then let the source delete the SQS messages. Nothing is settled early: a delivery that
 //! gives up drops its request, which fails its objects, and their messages come back.
 //!
-//! What each answer leads to (`reference/sentinel-contract.md` §6.5):
+//! What each answer leads to (the codes are those of the REST specification,
+//! <https://github.com/Azure/azure-rest-api-specs/blob/main/specification/monitor/data-plane/ingestion/stable/2023-01-01/DataCollectionRules.json>,
+//! and of the troubleshooting section of
+//! <https://learn.microsoft.com/azure/azure-monitor/logs/tutorial-logs-ingestion-code>):
 //! - 204: settled.
 //! - 413: split the rows in halves and send each (the batch keeps rows, so no re-parsing).
 //! - 400: bisect the same way until the refused rows are alone; those are dead-lettered with
