@@ -14,9 +14,9 @@ use logferry::metrics::{self, Metrics};
 use logferry::pipeline::Source;
 use logferry::pipeline::{self, BatchSettings, Settings};
 use logferry::route::{Router, Rule};
-use logferry::shutdown::Shutdown;
+use logferry::run_context::RunContext;
 use logferry::sink::azure::args::AzureArgs;
-use logferry::sink::azure::{AzureSink, SinkStats};
+use logferry::sink::azure::AzureSink;
 use logferry::sink::dead_letter::DeadLetters;
 use logferry::sink::dir::DirSink;
 use logferry::sink::Sink;
@@ -25,7 +25,7 @@ use logferry::source::backfill::{self, BackfillSettings, BackfillSource};
 use logferry::source::dir::DirSource;
 use logferry::source::fetch::{FetchSettings, Fetcher};
 use logferry::source::sqs::{SqsSettings, SqsSource};
-use logferry::source::{SourceStats, Stoppable};
+use logferry::source::Stoppable;
 use logferry::table::Table;
 
 #[global_allocator]
@@ -305,9 +305,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, Failure> {
             az,
             rt.handle().clone(),
             dead.clone(),
-            stats.clone(),
-            Arc::new(SinkStats::default()),
-            Arc::default(),
+            &RunContext::with_stats(stats.clone()),
         )
         .map_err(|e| Failure::Runtime(e.into()))?;
         sink.check_credentials()
@@ -609,73 +607,49 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         .into());
     }
     let rt = runtime(settings.threads).map_err(Failure::Runtime)?;
-    let shutdown = Shutdown::new();
-    shutdown.listen_for_signals(rt.handle());
-    let source_stats = Arc::new(SourceStats::default());
+    let ctx = settings.ctx.clone();
+    ctx.listen_for_signals(rt.handle());
     // The AWS configuration and the S3 fetcher both AWS sources read objects with.
     let aws = |queue_url: Option<&str>| -> Result<_, Failure> {
         let fetch = usage(fetch_settings(&args.aws))?;
         let config = aws_config(&rt, &aws_options(&args.aws, queue_url))?;
         let clients = Arc::new(S3Clients::new(config.clone()));
-        let fetcher = Fetcher::new(
-            clients.clone(),
-            rt.handle().clone(),
-            fetch,
-            source_stats.clone(),
-            settings.stats.latency.clone(),
-        );
+        let fetcher = Fetcher::new(clients.clone(), rt.handle().clone(), fetch, &ctx);
         Ok((config, clients, fetcher))
     };
     let mut source: Box<dyn Source> = match kind {
         "dir" => Box::new(Stoppable {
             inner: usage(DirSource::new(location.as_ref()).context("--source"))?,
-            shutdown: shutdown.clone(),
+            graceful: ctx.graceful.clone(),
         }),
         "sqs" => {
             let sqs_settings = usage(sqs_settings(&args.aws, location))?;
             let (config, _, fetcher) = aws(Some(location))?;
             let sqs = aws_sdk_sqs::Client::new(&config);
             Box::new(
-                SqsSource::new(
-                    rt.handle().clone(),
-                    sqs,
-                    sqs_settings,
-                    fetcher,
-                    source_stats.clone(),
-                    settings.stats.latency.clone(),
-                    shutdown.clone(),
-                    settings.abort.clone(),
-                )
-                .map_err(Failure::Runtime)?,
+                SqsSource::new(rt.handle().clone(), sqs, sqs_settings, fetcher, &ctx)
+                    .map_err(Failure::Runtime)?,
             )
         }
         _ => {
             let backfill = usage(backfill_settings(&args.aws, location))?;
             let (_, clients, fetcher) = aws(None)?;
             let s3 = clients.get(backfill.region.as_deref());
-            let inner = BackfillSource::new(
-                rt.handle().clone(),
-                s3,
-                fetcher,
-                backfill,
-                source_stats.clone(),
-                shutdown.clone(),
-            )
-            .map_err(|e| UsageError(e.context("--checkpoint")))?;
+            let inner = BackfillSource::new(rt.handle().clone(), s3, fetcher, backfill, &ctx)
+                .map_err(|e| UsageError(e.context("--checkpoint")))?;
             Box::new(Stoppable {
                 inner,
-                shutdown: shutdown.clone(),
+                graceful: ctx.graceful.clone(),
             })
         }
     };
-    let sink_stats = Arc::new(SinkStats::default());
     let metrics = match args.metrics {
         None => None,
         Some(addr) => {
             let m = Metrics::new(
-                settings.stats.clone(),
-                (kind != "dir").then(|| source_stats.clone()),
-                azure.then(|| sink_stats.clone()),
+                ctx.stats.clone(),
+                (kind != "dir").then(|| ctx.source_stats.clone()),
+                azure.then(|| ctx.sink_stats.clone()),
             );
             let bound = metrics::serve(rt.handle(), addr, m.clone())
                 .with_context(|| format!("--metrics {addr}: cannot listen"))
@@ -703,15 +677,8 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
                 .collect();
             let endpoint = az.targets.first().map(|t| t.endpoint.clone());
             let auth = az.credential.kind();
-            let sink = AzureSink::new(
-                az,
-                rt.handle().clone(),
-                dead.clone(),
-                settings.stats.clone(),
-                sink_stats.clone(),
-                settings.abort.clone(),
-            )
-            .map_err(|e| Failure::Runtime(e.into()))?;
+            let sink = AzureSink::new(az, rt.handle().clone(), dead.clone(), &ctx)
+                .map_err(|e| Failure::Runtime(e.into()))?;
             sink.check_credentials()
                 .map_err(|e| UsageError(anyhow::Error::new(e)))?;
             tracing::info!(?endpoint, ?targets, auth, dead_letters = %dead_dir.display(), "sending to Azure Monitor Logs Ingestion");
@@ -722,7 +689,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     // A queue is never "done": its progress bar would mislead, the log says what happens.
     let progress = !args.quiet && kind != "sqs";
     let mut summary = pipeline::run(source.as_mut(), &settings, sink, dead, progress);
-    summary.sink = sink_stats.summary();
+    summary.sink = ctx.sink_stats.summary();
     if let Some(m) = &metrics {
         m.running.store(false, Ordering::Relaxed);
     }
@@ -745,7 +712,7 @@ fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     };
     Ok(if !ok {
         ExitCode::from(1)
-    } else if kind != "sqs" && shutdown.is_requested() {
+    } else if kind != "sqs" && ctx.graceful.is_cancelled() {
         eprintln!("interrupted: the objects not read yet were left for the next run");
         ExitCode::from(130)
     } else {
