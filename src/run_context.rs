@@ -143,10 +143,9 @@ mod tests {
         let ctx = RunContext::default();
         let abort = ctx.abort.clone();
         let t = std::thread::spawn(move || abort.cancel());
-        let woke = rt.block_on(tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            ctx.abort.cancelled(),
-        ));
+        let woke = rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), ctx.abort.cancelled()).await
+        });
         assert!(woke.is_ok(), "the cancelled token did not wake its waiter");
         t.join().unwrap();
     }
