@@ -23,14 +23,22 @@
 //! and a graceful stop never aborts anything until its deadline.
 //!
 //! **Waits that remain timed.** A few loops still wake on a timer, because what they wait for
-//! is work or time, not cancellation, and a channel wait would not be clearer:
+//! is work or time, not a stop, and a channel wait would not be clearer:
 //! - the pipeline's draining workers (`src/pipeline/mod.rs`, `recv_timeout` of 5 ms) wait for
 //!   a chunk *or* for the last reader to finish, and the reader count is an atomic, not a
-//!   channel: the timeout is how a worker sees it reach zero;
-//! - the pipeline workers' `default(linger)` flushes batches that waited too long;
-//! - the SQS heartbeat ticks to extend visibility, the acker waits up to its batch window,
-//!   and retries back off (SQS receive, S3 fetch resume, Azure `Retry-After`): each of these
-//!   also ends on the token where a stop should end it.
+//!   channel: the timeout is how a worker sees it reach zero. The workers' `default(linger)`
+//!   flushes the batches that waited too long;
+//! - the SQS heartbeat ticks to extend visibility and the acker waits up to its batch window
+//!   (`src/source/sqs.rs`); retries back off (SQS receive, S3 fetch resume, Azure
+//!   `Retry-After`); an Azure target group waits for a pause to end
+//!   (`src/sink/azure/concurrency.rs`). Those that can last long (the SQS receive backoff,
+//!   the Azure waits, the heartbeat) await the matching token beside their timer;
+//! - the progress bar (`src/pipeline/summary.rs`) redraws every 100 ms and checks its own
+//!   stop flag between redraws: ending it costs at most one redraw, once, after the run.
+//!
+//! The threads check the abort once per chunk or object, never per record:
+//! `CancellationToken::is_cancelled` takes an uncontended lock, which costs nothing at that
+//! rate.
 
 use std::sync::Arc;
 
