@@ -80,11 +80,11 @@ pub struct Settings {
     /// A batch is sent after this long even when not full.
     pub linger: Duration,
     pub router: Router,
-    /// The run's counters (`ctx.stats`, shared so that metrics can read them while it runs)
-    /// and its abort: cancelled, reading stops at once (a failure, or a shutdown deadline
-    /// passed) and objects being read fail, to be retried later by their source. The
-    /// pipeline cancels it itself when the sink fails, a dead letter cannot be written or a
-    /// thread panics.
+    /// What the run's stages share: the counters (`ctx.stats`, which metrics read while it
+    /// runs) and the abort (`ctx.abort`). Once the abort is cancelled (a failure, or a shutdown
+    /// deadline passed), reading stops at once and the objects being read fail, to be retried
+    /// later by their source; the pipeline cancels it itself when the sink fails, a dead
+    /// letter cannot be written or a thread panics.
     pub ctx: RunContext,
 }
 
