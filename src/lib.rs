@@ -19,7 +19,7 @@ pub mod pipeline;
 pub mod pool;
 pub mod replay;
 pub mod route;
-pub mod shutdown;
+pub mod run_context;
 pub mod sink;
 pub mod source;
 pub mod stats;

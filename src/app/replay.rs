@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::{run, runtime, Failure, FailureExt, Outcome};
 use crate::pipeline::args::BatchArgs;
+use crate::run_context::RunContext;
 use crate::sink::args::SinkSpec;
 use crate::sink::azure::args::AzureArgs;
 use crate::sink::dead_letter::DeadLetters;
@@ -49,7 +50,7 @@ pub fn replay(args: ReplayArgs) -> Result<Outcome, Failure> {
     let stats = Arc::new(Stats::default());
     let plan = run::SinkPlan::new(&args.sink, &args.azure, batch.gzip_level)?;
     let rt = runtime(1)?;
-    let sink = plan.build(&rt, &dead, &run::SinkContext::new(stats.clone()))?;
+    let sink = plan.build(&rt, &dead, &RunContext::with_stats(stats.clone()))?;
     let result = crate::replay::replay(
         &args.dead_letters,
         sink,

@@ -2,7 +2,7 @@
 //! pipeline between them, and reports.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +13,10 @@ use super::{runtime, Failure, FailureExt, Outcome};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::args::PipelineArgs;
 use crate::pipeline::{self, Source};
-use crate::shutdown::Shutdown;
+use crate::run_context::RunContext;
 use crate::sink::args::SinkSpec;
 use crate::sink::azure::args::AzureArgs;
-use crate::sink::azure::{AzureSettings, AzureSink, SinkStats};
+use crate::sink::azure::{AzureSettings, AzureSink};
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::dir::DirSink;
 use crate::sink::Sink;
@@ -26,8 +26,7 @@ use crate::source::backfill::BackfillSource;
 use crate::source::dir::DirSource;
 use crate::source::fetch::Fetcher;
 use crate::source::sqs::SqsSource;
-use crate::source::{SourceStats, Stoppable};
-use crate::stats::Stats;
+use crate::source::Stoppable;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -60,23 +59,6 @@ pub struct RunArgs {
     pub azure: AzureArgs,
 }
 
-/// What a sink shares with the run: the counters and the abort flag.
-pub struct SinkContext {
-    pub stats: Arc<Stats>,
-    pub sink_stats: Arc<SinkStats>,
-    pub abort: Arc<AtomicBool>,
-}
-
-impl SinkContext {
-    pub fn new(stats: Arc<Stats>) -> Self {
-        SinkContext {
-            stats,
-            sink_stats: Arc::default(),
-            abort: Arc::default(),
-        }
-    }
-}
-
 pub fn run(args: RunArgs) -> Result<Outcome, Failure> {
     let settings = args.pipeline.settings().usage()?;
     args.aws.check_for(&args.source).usage()?;
@@ -84,21 +66,15 @@ pub fn run(args: RunArgs) -> Result<Outcome, Failure> {
     let plan = SinkPlan::new(&args.sink, &args.azure, settings.batch.gzip_level)?;
     let azure = matches!(plan, SinkPlan::Azure(_));
     let rt = runtime(settings.threads)?;
-    let shutdown = Shutdown::new();
-    shutdown.listen_for_signals(rt.handle());
-    let source_stats = Arc::new(SourceStats::default());
-    let mut source = source(&args, &rt, &shutdown, &source_stats, &settings)?;
-    let ctx = SinkContext {
-        stats: settings.stats.clone(),
-        sink_stats: Arc::new(SinkStats::default()),
-        abort: settings.abort.clone(),
-    };
+    let ctx = settings.ctx.clone();
+    ctx.listen_for_signals(rt.handle());
+    let mut source = source(&args, &rt, &ctx)?;
     let metrics = match args.metrics {
         None => None,
         Some(addr) => {
             let m = Metrics::new(
-                settings.stats.clone(),
-                args.source.is_aws().then(|| source_stats.clone()),
+                ctx.stats.clone(),
+                args.source.is_aws().then(|| ctx.source_stats.clone()),
                 azure.then(|| ctx.sink_stats.clone()),
             );
             let bound = metrics::serve(rt.handle(), addr, m.clone())
@@ -147,7 +123,7 @@ pub fn run(args: RunArgs) -> Result<Outcome, Failure> {
     };
     Ok(if !ok {
         Outcome::Failed
-    } else if args.source.is_read_once() && shutdown.is_requested() {
+    } else if args.source.is_read_once() && ctx.graceful.is_cancelled() {
         eprintln!("interrupted: the objects not read yet were left for the next run");
         Outcome::Interrupted
     } else {
@@ -159,63 +135,38 @@ pub fn run(args: RunArgs) -> Result<Outcome, Failure> {
 fn source(
     args: &RunArgs,
     rt: &tokio::runtime::Runtime,
-    shutdown: &Arc<Shutdown>,
-    source_stats: &Arc<SourceStats>,
-    settings: &pipeline::Settings,
+    ctx: &RunContext,
 ) -> Result<Box<dyn Source>, Failure> {
     // The AWS configuration and the S3 fetcher both AWS sources read objects with.
     let aws = |queue_url: Option<&str>| -> Result<_, Failure> {
         let fetch = args.aws.fetch_settings().usage()?;
         let config = aws_config(rt, &args.aws.aws_options(queue_url))?;
         let clients = Arc::new(S3Clients::new(config.clone()));
-        let fetcher = Fetcher::new(
-            clients.clone(),
-            rt.handle().clone(),
-            fetch,
-            source_stats.clone(),
-            settings.stats.latency.clone(),
-        );
+        let fetcher = Fetcher::new(clients.clone(), rt.handle().clone(), fetch, ctx);
         Ok((config, clients, fetcher))
     };
     Ok(match &args.source {
         SourceSpec::Dir(path) => Box::new(Stoppable {
             inner: DirSource::new(path).context("--source").usage()?,
-            shutdown: shutdown.clone(),
+            graceful: ctx.graceful.clone(),
         }),
         SourceSpec::Sqs(url) => {
             let sqs_settings = args.aws.sqs_settings(url).usage()?;
             let (config, _, fetcher) = aws(Some(url))?;
             let sqs = aws_sdk_sqs::Client::new(&config);
             Box::new(
-                SqsSource::new(
-                    rt.handle().clone(),
-                    sqs,
-                    sqs_settings,
-                    fetcher,
-                    source_stats.clone(),
-                    settings.stats.latency.clone(),
-                    shutdown.clone(),
-                    settings.abort.clone(),
-                )
-                .runtime()?,
+                SqsSource::new(rt.handle().clone(), sqs, sqs_settings, fetcher, ctx).runtime()?,
             )
         }
         SourceSpec::S3 { bucket, prefix } => {
             let backfill = args.aws.backfill_settings(bucket, prefix).usage()?;
             let (_, clients, fetcher) = aws(None)?;
             let s3 = clients.get(backfill.region.as_deref());
-            let inner = BackfillSource::new(
-                rt.handle().clone(),
-                s3,
-                fetcher,
-                backfill,
-                source_stats.clone(),
-                shutdown.clone(),
-            )
-            .map_err(|e| Failure::Usage(e.context("--checkpoint")))?;
+            let inner = BackfillSource::new(rt.handle().clone(), s3, fetcher, backfill, ctx)
+                .map_err(|e| Failure::Usage(e.context("--checkpoint")))?;
             Box::new(Stoppable {
                 inner,
-                shutdown: shutdown.clone(),
+                graceful: ctx.graceful.clone(),
             })
         }
     })
@@ -241,7 +192,7 @@ impl SinkPlan {
         self,
         rt: &tokio::runtime::Runtime,
         dead: &Arc<DeadLetters>,
-        ctx: &SinkContext,
+        ctx: &RunContext,
     ) -> Result<Box<dyn Sink>, Failure> {
         Ok(match self {
             SinkPlan::Dir(out) => Box::new(DirSink::new(&out).runtime()?),
@@ -253,15 +204,7 @@ impl SinkPlan {
                     .collect();
                 let endpoint = az.targets.first().map(|t| t.endpoint.clone());
                 let auth = az.credential.kind();
-                let sink = AzureSink::new(
-                    *az,
-                    rt.handle().clone(),
-                    dead.clone(),
-                    ctx.stats.clone(),
-                    ctx.sink_stats.clone(),
-                    ctx.abort.clone(),
-                )
-                .runtime()?;
+                let sink = AzureSink::new(*az, rt.handle().clone(), dead.clone(), ctx).runtime()?;
                 sink.check_credentials().usage()?;
                 tracing::info!(
                     ?endpoint,

@@ -183,7 +183,6 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>) -> (usize, Option<io::Error>)
 /// Chunks are about `limits.chunk_bytes`, except while `share` says another worker is idle:
 /// then the complete records are handed on after every read, so that the last object of a
 /// run is shared in pieces rather than left to one worker a megabyte at a time.
-#[allow(clippy::too_many_arguments)]
 pub fn frame<R: Read, S: Splitter>(
     reader: R,
     splitter: &mut S,
@@ -200,14 +199,25 @@ pub fn frame<R: Read, S: Splitter>(
     // (A splitter without an index hands the fresh one straight back.)
     pools.give_members(splitter.take_members(pools.members()));
     let end = frame_chunks(
-        reader, &mut buf, splitter, limits, pools, share, bytes_read, emit,
+        reader,
+        &mut buf,
+        splitter,
+        limits,
+        pools,
+        share,
+        Out { bytes_read, emit },
     );
     pools.give_members(splitter.take_members(Vec::new()));
     pools.give_chunk_buffer(buf);
     end
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where [`frame_chunks`] reports to: the bytes it read, and the chunks it cut.
+struct Out<'a> {
+    bytes_read: &'a mut dyn FnMut(u64),
+    emit: &'a mut dyn FnMut(Chunk) -> bool,
+}
+
 fn frame_chunks<R: Read, S: Splitter>(
     mut reader: R,
     buf: &mut Vec<u8>,
@@ -215,9 +225,9 @@ fn frame_chunks<R: Read, S: Splitter>(
     limits: &Limits,
     pools: &Pools,
     share: &dyn Fn() -> bool,
-    bytes_read: &mut dyn FnMut(u64),
-    emit: &mut dyn FnMut(Chunk) -> bool,
+    out: Out,
 ) -> Result<End, FrameError> {
+    let Out { bytes_read, emit } = out;
     let mut spans: Vec<Span> = Vec::new();
     let mut offset = 0u64; // of buf[0] in the object
     let mut next_record = 0u64;

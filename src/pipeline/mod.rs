@@ -20,12 +20,13 @@
 pub mod mapper;
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+use tokio_util::sync::CancellationToken;
 
 pub use mapper::{BatchSettings, Job, Mapper, Output};
 
@@ -34,6 +35,7 @@ use crate::decode::{self, Encoding};
 use crate::frame::{self, End, FrameError, JsonMode, JsonSplitter, Limits, LineSplitter, Span};
 use crate::pool::Pools;
 use crate::route::{Route, Router};
+use crate::run_context::RunContext;
 use crate::sink::dead_letter::{DeadLetter, DeadLetters};
 use crate::sink::{Request, Settle, Settler, Sink};
 use crate::stats::{FailureKind, Stats, Tally};
@@ -79,11 +81,12 @@ pub struct Settings {
     /// A batch is sent after this long even when not full.
     pub linger: Duration,
     pub router: Router,
-    /// The run's counters; shared so that metrics can read them while it runs.
-    pub stats: Arc<Stats>,
-    /// Set to stop reading at once (a shutdown deadline passed): objects being read fail and
-    /// are retried later by their source.
-    pub abort: Arc<AtomicBool>,
+    /// What the run's stages share: the counters (`ctx.stats`, which metrics read while it
+    /// runs) and the abort (`ctx.abort`). Once the abort is cancelled (a failure, or a shutdown
+    /// deadline passed), reading stops at once and the objects being read fail, to be retried
+    /// later by their source; the pipeline cancels it itself when the sink fails, a dead
+    /// letter cannot be written or a thread panics.
+    pub ctx: RunContext,
 }
 
 impl Settings {
@@ -100,8 +103,7 @@ impl Default for Settings {
             limits: Limits::default(),
             linger: Duration::from_millis(Settings::DEFAULT_LINGER_MS),
             router: Router::default(),
-            stats: Arc::default(),
-            abort: Arc::default(),
+            ctx: RunContext::default(),
         }
     }
 }
@@ -438,7 +440,8 @@ struct Shared {
     /// Idle workers whose object channel has closed: the readers then cut small chunks.
     draining: AtomicUsize,
     reading: AtomicUsize,
-    abort: Arc<AtomicBool>,
+    /// The run's abort: the threads check it between units of work.
+    abort: CancellationToken,
 }
 
 struct WorkerOut<'a> {
@@ -458,7 +461,7 @@ impl Output for WorkerOut<'_> {
             Err(e) => {
                 tracing::error!(error = %e, dir = %self.shared.dead.dir().display(), "cannot write dead letter");
                 self.shared.stats.failure(FailureKind::DeadLetterWrite);
-                self.shared.abort.store(true, Ordering::Relaxed);
+                self.shared.abort.cancel();
                 false
             }
         }
@@ -528,7 +531,7 @@ fn worker(shared: &Shared, objects: Receiver<Task>, sink_tx: Sender<Request>) {
                 mapper.flush_older_than(shared.linger, &mut out);
             }
         }
-        if shared.abort.load(Ordering::Relaxed) {
+        if shared.abort.is_cancelled() {
             objects_open = false;
         }
     }
@@ -590,7 +593,7 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
                     mapper.run(job, &mut *out);
                 }
                 mapper.flush_older_than(shared.linger, &mut *out);
-                !shared.abort.load(Ordering::Relaxed)
+                !shared.abort.is_cancelled()
             },
         ),
     };
@@ -618,13 +621,13 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
     }
 }
 
-/// Sets the run's abort flag when dropped by a panic.
-struct AbortOnPanic<'a>(&'a AtomicBool);
+/// Aborts the run when dropped by a panic.
+struct AbortOnPanic<'a>(&'a CancellationToken);
 
 impl Drop for AbortOnPanic<'_> {
     fn drop(&mut self) {
         if thread::panicking() {
-            self.0.store(true, Ordering::Relaxed);
+            self.0.cancel();
         }
     }
 }
@@ -661,7 +664,7 @@ pub fn run(
     show_progress: bool,
 ) -> Summary {
     let started = Instant::now();
-    let stats = settings.stats.clone();
+    let stats = settings.ctx.stats.clone();
     let threads = settings.threads.max(1);
     let (obj_tx, obj_rx) = bounded::<Task>(threads * 2);
     let (chunk_tx, chunk_rx) = bounded::<Job>(threads);
@@ -681,7 +684,7 @@ pub fn run(
         idle: AtomicUsize::new(0),
         draining: AtomicUsize::new(0),
         reading: AtomicUsize::new(0),
-        abort: settings.abort.clone(),
+        abort: settings.ctx.abort.clone(),
     };
     let listener: Arc<dyn AckListener> = Arc::new(Listener {
         stats: stats.clone(),
@@ -716,7 +719,7 @@ pub fn run(
                 if let Err(e) = sink.send(req, &settler) {
                     tracing::error!(error = %e, "sink failed; stopping");
                     sink_stats.failure(FailureKind::Sink);
-                    shared_ref.abort.store(true, Ordering::Relaxed);
+                    shared_ref.abort.cancel();
                     failed = true;
                 }
             }
@@ -738,7 +741,7 @@ pub fn run(
         drop(sink_tx);
 
         let result = source.run(&mut |object| {
-            if shared.abort.load(Ordering::Relaxed) {
+            if shared.abort.is_cancelled() {
                 return false;
             }
             Stats::add(&stats.objects_seen, 1);

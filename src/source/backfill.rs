@@ -20,12 +20,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::DisplayErrorContext;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use super::fetch::{Fetcher, Location};
 use super::SourceStats;
 use crate::ack::{AckListener, Outcome};
 use crate::pipeline::{Object, Source};
-use crate::shutdown::Shutdown;
+use crate::run_context::RunContext;
 use crate::stats::Counters;
 
 #[derive(Debug, Clone)]
@@ -188,7 +189,8 @@ pub struct BackfillSource {
     fetcher: Arc<Fetcher>,
     settings: BackfillSettings,
     stats: Arc<SourceStats>,
-    shutdown: Arc<Shutdown>,
+    /// The run's graceful stop: no page is listed and no object handed out after it.
+    graceful: CancellationToken,
     progress: Arc<Mutex<Progress>>,
 }
 
@@ -198,8 +200,7 @@ impl BackfillSource {
         s3: aws_sdk_s3::Client,
         fetcher: Arc<Fetcher>,
         settings: BackfillSettings,
-        stats: Arc<SourceStats>,
-        shutdown: Arc<Shutdown>,
+        ctx: &RunContext,
     ) -> anyhow::Result<Self> {
         let mut checkpoint = Checkpoint {
             bucket: settings.bucket.clone(),
@@ -234,8 +235,8 @@ impl BackfillSource {
             rt,
             s3,
             fetcher,
-            stats,
-            shutdown,
+            stats: ctx.source_stats.clone(),
+            graceful: ctx.graceful.clone(),
             progress: Arc::new(Mutex::new(Progress {
                 checkpoint,
                 window: BTreeMap::new(),
@@ -267,7 +268,7 @@ impl Source for BackfillSource {
             .send();
         let listener: Arc<dyn AckListener> = Arc::new(Ended(self.progress.clone()));
         loop {
-            if self.shutdown.is_requested() {
+            if self.graceful.is_cancelled() {
                 return Ok(());
             }
             let page = match self.rt.block_on(pages.next()) {
@@ -318,7 +319,7 @@ impl Source for BackfillSource {
                     open: Box::new(move || Ok(f.open(loc))),
                     done: Some(listener.clone()),
                 };
-                if !emit(object) || self.shutdown.is_requested() {
+                if !emit(object) || self.graceful.is_cancelled() {
                     return Ok(());
                 }
             }

@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 
 use super::aws::S3Clients;
 use super::SourceStats;
+use crate::run_context::RunContext;
 
 #[derive(Debug, Clone, Copy)]
 pub struct FetchSettings {
@@ -149,19 +150,20 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
+    /// Counts into the run's source counters and fetch latency (`ctx.source_stats`,
+    /// `ctx.stats.latency`).
     pub fn new(
         clients: Arc<S3Clients>,
         rt: tokio::runtime::Handle,
         settings: FetchSettings,
-        stats: Arc<SourceStats>,
-        latency: crate::stats::Latency,
+        ctx: &RunContext,
     ) -> Arc<Self> {
         Arc::new(Fetcher {
             clients,
             rt,
             settings,
-            stats,
-            latency,
+            stats: ctx.source_stats.clone(),
+            latency: ctx.stats.latency.clone(),
         })
     }
 

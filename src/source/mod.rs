@@ -92,12 +92,13 @@ impl SourceStats {
     }
 }
 
-/// Wraps a read-once source (`dir:`, `s3:`) so that a shutdown request stops it handing out
-/// objects: what was handed out finishes and is delivered, the rest is left for the next run
-/// (with `--checkpoint`, exactly where this one stopped).
+/// Wraps a read-once source (`dir:`, `s3:`) so that a graceful stop
+/// ([`crate::run_context::RunContext::graceful`]) stops it handing out objects: what was handed
+/// out finishes and is delivered, the rest is left for the next run (with `--checkpoint`,
+/// exactly where this one stopped).
 pub struct Stoppable<S> {
     pub inner: S,
-    pub shutdown: std::sync::Arc<crate::shutdown::Shutdown>,
+    pub graceful: tokio_util::sync::CancellationToken,
 }
 
 impl<S: crate::pipeline::Source> crate::pipeline::Source for Stoppable<S> {
@@ -108,9 +109,9 @@ impl<S: crate::pipeline::Source> crate::pipeline::Source for Stoppable<S> {
         &mut self,
         emit: &mut dyn FnMut(crate::pipeline::Object) -> bool,
     ) -> std::io::Result<()> {
-        let shutdown = self.shutdown.clone();
+        let graceful = self.graceful.clone();
         self.inner
-            .run(&mut |object| !shutdown.is_requested() && emit(object))
+            .run(&mut |object| !graceful.is_cancelled() && emit(object))
     }
     fn finish(&mut self) -> std::io::Result<()> {
         self.inner.finish()

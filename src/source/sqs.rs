@@ -18,14 +18,20 @@
 //! A message is settled by [`MessageAck`] once every object it names ended: deleted only if
 //! all were delivered (every row accepted by the sink or dead-lettered).
 //!
-//! Shutdown (SIGINT/SIGTERM, or `--stop-when-idle`): receivers stop after their current poll
-//! (messages it returns are released at once), objects not yet started are released, the
-//! work in hand gets `--shutdown-timeout` to finish, then reading is aborted and whatever is
-//! still held is made visible again (visibility 0) for another instance to take at once.
+//! Shutdown (SIGINT/SIGTERM, or `--stop-when-idle`: the run's graceful token, see
+//! `src/run_context.rs`): receivers stop after their current poll (messages it returns are
+//! released at once), objects not yet started are released, the work in hand gets
+//! `--shutdown-timeout` to finish, then the run is aborted (its abort token: reads and
+//! deliveries in hand give up) and whatever is still held is made visible again (visibility 0)
+//! for another instance to take at once.
+//!
+//! Nothing here polls for a stop or for the held messages to drain: the tasks and the calling
+//! thread await the tokens, and every change to what is held (a message settled, an object
+//! ended) notifies `State::settled`, which the budget and drain waits are woken by.
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +43,7 @@ use aws_sdk_sqs::types::{
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::fetch::{Fetcher, Location};
 use super::notification::{self, Notification, ObjectRef};
@@ -44,7 +51,7 @@ use super::recent::{ObjectId, Recent, Seen};
 use super::SourceStats;
 use crate::ack::{AckListener, MessageAck, Outcome};
 use crate::pipeline::{Object, Source};
-use crate::shutdown::Shutdown;
+use crate::run_context::RunContext;
 use crate::stats::{Counters, Latency};
 
 #[derive(Debug, Clone)]
@@ -134,15 +141,19 @@ struct State {
     held: Mutex<HashMap<u64, Held>>,
     next_id: AtomicU64,
     recent: Mutex<Recent>,
-    /// Something was settled: a receiver waiting for budget may go on.
+    /// Something was settled or an object ended (`held` or the bytes in flight went down): a
+    /// receiver waiting for budget may go on, a wait for the held messages to drain looks
+    /// again. Waiters register with [`Notify::notified`] and `enable` it before they check,
+    /// so a notification between the check and the wait is not missed.
     settled: Notify,
     settle_tx: mpsc::UnboundedSender<Settle>,
     stats: Arc<SourceStats>,
     latency: Latency,
-    shutdown: Arc<Shutdown>,
+    /// The run's graceful stop: receive nothing more.
+    graceful: CancellationToken,
     last_message: Mutex<Instant>,
-    /// The acker and heartbeat end when this is set and nothing is left to do.
-    closing: Shutdown,
+    /// The acker and heartbeat end when this is cancelled and nothing is left to do.
+    closing: CancellationToken,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -159,13 +170,49 @@ impl State {
     fn held_count(&self) -> usize {
         lock(&self.held).len()
     }
+
+    /// Waits until no message is held, or until `deadline`; true when none is held.
+    async fn drained(&self, deadline: Instant) -> bool {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if self.held_count() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return self.held_count() == 0;
+            }
+        }
+    }
+
+    /// Waits until `--stop-when-idle` applies: no message came for `idle` and none is held.
+    async fn idle(&self, idle: Duration) {
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            let quiet_until = *lock(&self.last_message) + idle;
+            if Instant::now() < quiet_until {
+                // A message received meanwhile moves `quiet_until`: looked at again then.
+                tokio::time::sleep_until(tokio::time::Instant::from_std(quiet_until)).await;
+                continue;
+            }
+            if self.held_count() == 0 {
+                return;
+            }
+            settled.await;
+        }
+    }
 }
 
 pub struct SqsSource {
     rt: tokio::runtime::Handle,
     state: Arc<State>,
     fetcher: Arc<Fetcher>,
-    abort: Arc<AtomicBool>,
+    /// The run's abort, cancelled when the shutdown deadline passes with messages held.
+    abort: CancellationToken,
     objects_rx: Option<mpsc::Receiver<Object>>,
     objects_tx: Option<mpsc::Sender<Object>>,
     settle_rx: Option<mpsc::UnboundedReceiver<Settle>>,
@@ -175,17 +222,14 @@ pub struct SqsSource {
 
 impl SqsSource {
     /// Checks that the queue answers (and reads its visibility timeout) before anything runs,
-    /// so a wrong URL or missing permission is a clear error at start.
-    #[allow(clippy::too_many_arguments)]
+    /// so a wrong URL or missing permission is a clear error at start. From `ctx` it takes the
+    /// source counters, the latency histograms and both stop tokens.
     pub fn new(
         rt: tokio::runtime::Handle,
         sqs: aws_sdk_sqs::Client,
         settings: SqsSettings,
         fetcher: Arc<Fetcher>,
-        stats: Arc<SourceStats>,
-        latency: Latency,
-        shutdown: Arc<Shutdown>,
-        abort: Arc<AtomicBool>,
+        ctx: &RunContext,
     ) -> anyhow::Result<Self> {
         let attrs = rt
             .block_on(
@@ -223,14 +267,14 @@ impl SqsSource {
                 recent: Mutex::new(Recent::new(dedupe)),
                 settled: Notify::new(),
                 settle_tx,
-                stats,
-                latency,
-                shutdown,
+                stats: ctx.source_stats.clone(),
+                latency: ctx.stats.latency.clone(),
+                graceful: ctx.graceful.clone(),
                 last_message: Mutex::new(Instant::now()),
-                closing: Shutdown::default(),
+                closing: CancellationToken::new(),
             }),
             fetcher,
-            abort,
+            abort: ctx.abort.clone(),
             objects_rx: Some(objects_rx),
             objects_tx: Some(objects_tx),
             settle_rx: Some(settle_rx),
@@ -276,29 +320,44 @@ impl Source for SqsSource {
         let Some(mut rx) = self.objects_rx.take() else {
             return Ok(());
         };
+        /// What the calling thread woke up for.
+        enum Next {
+            Object(Object),
+            Stop,
+            /// `--stop-when-idle` applies (its duration).
+            Idle(Duration),
+        }
         loop {
-            if state.shutdown.is_requested() {
-                break;
-            }
             let next = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
+                let idle = async {
+                    match state.settings.stop_when_idle {
+                        Some(idle) => {
+                            state.idle(idle).await;
+                            idle
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    () = state.graceful.cancelled() => Next::Stop,
+                    object = rx.recv() => object.map_or(Next::Stop, Next::Object),
+                    idle = idle => Next::Idle(idle),
+                }
             });
             match next {
-                Ok(Some(object)) => {
+                Next::Object(object) => {
                     if !emit(object) {
                         // The pipeline stopped (a failure): stop receiving too.
-                        state.shutdown.request();
+                        state.graceful.cancel();
                         break;
                     }
                 }
-                Ok(None) => break,
-                Err(_) => {
-                    if let Some(idle) = state.settings.stop_when_idle {
-                        let quiet = lock(&state.last_message).elapsed();
-                        if quiet >= idle && state.held_count() == 0 && rx.is_empty() {
-                            tracing::info!(idle_s = idle.as_secs_f64(), "queue idle: stopping");
-                            state.shutdown.request();
-                        }
+                Next::Stop => break,
+                Next::Idle(idle) => {
+                    if rx.is_empty() {
+                        tracing::info!(idle_s = idle.as_secs_f64(), "queue idle: stopping");
+                        state.graceful.cancel();
                     }
                 }
             }
@@ -324,15 +383,12 @@ impl Source for SqsSource {
         self.release_pending();
         // The work in hand finishes on its own (the pipeline flushes lingering batches); wait
         // for it up to the deadline, then abort the reads so their messages return now.
-        while state.held_count() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if state.held_count() > 0 {
+        if !rt.block_on(state.drained(deadline)) {
             tracing::warn!(
                 held = state.held_count(),
                 "shutdown deadline passed: aborting the reads in hand; their messages are returned"
             );
-            self.abort.store(true, Ordering::Relaxed);
+            self.abort.cancel();
         }
         Ok(())
     }
@@ -345,10 +401,9 @@ impl Source for SqsSource {
         let background = std::mem::take(&mut self.background);
         self.rt.block_on(async move {
             let mut background = background;
-            let until = Instant::now() + Duration::from_secs(10);
-            while state.held_count() > 0 && Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            state
+                .drained(Instant::now() + Duration::from_secs(10))
+                .await;
             let left: Vec<u64> = lock(&state.held).keys().copied().collect();
             for id in left {
                 let _ = state.settle_tx.send(Settle::Return {
@@ -356,7 +411,7 @@ impl Source for SqsSource {
                     delay: Duration::ZERO,
                 });
             }
-            state.closing.request();
+            state.closing.cancel();
             if tokio::time::timeout(Duration::from_secs(15), async {
                 while background.join_next().await.is_some() {}
             })
@@ -389,14 +444,17 @@ async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc::Sender<Obj
     let s = &state.settings;
     let mut backoff = receive_backoff();
     loop {
-        if state.shutdown.is_requested() {
+        if state.graceful.is_cancelled() {
             return;
         }
+        // Registered before the budget check, so a settle between the two is not missed.
+        let settled = state.settled.notified();
+        tokio::pin!(settled);
+        settled.as_mut().enable();
         if state.over_budget() {
             tokio::select! {
-                _ = state.settled.notified() => {}
-                _ = state.shutdown.wait() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                () = settled => {}
+                () = state.graceful.cancelled() => {}
             }
             continue;
         }
@@ -426,8 +484,8 @@ async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc::Sender<Obj
                 let wait = backoff.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(error = %DisplayErrorContext(&e), retry_in_ms = wait.as_millis() as u64, "ReceiveMessage failed");
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = state.shutdown.wait() => {}
+                    () = tokio::time::sleep(wait) => {}
+                    () = state.graceful.cancelled() => {}
                 }
                 continue;
             }
@@ -435,7 +493,11 @@ async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc::Sender<Obj
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
             if s.wait_seconds == 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // No long poll: wait a second for messages to come, or for the stop.
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = state.graceful.cancelled() => {}
+                }
             }
             continue;
         }
@@ -454,7 +516,7 @@ async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc::Sender<Obj
             let body = m.body.unwrap_or_default();
             let message_id = m.message_id.unwrap_or_default();
             for object in accept(&state, &fetcher, &message_id, receipt, receive_count, &body) {
-                if state.shutdown.is_requested() {
+                if state.graceful.is_cancelled() {
                     // Received during shutdown: give it back now.
                     if let Some(done) = &object.done {
                         done.object_done(&object.key, Outcome::Failed);
@@ -517,12 +579,12 @@ fn accept(
     stats.messages_in_flight.fetch_add(1, Ordering::Relaxed);
     let tx = state.settle_tx.clone();
     let retry = state.settings.retry_delay;
-    let shutdown = state.shutdown.clone();
+    let graceful = state.graceful.clone();
     let ack: Arc<MessageAck> = MessageAck::new(objects.len(), move |ok| {
         let settle = if ok {
             Settle::Delete { id }
         } else {
-            let delay = if shutdown.is_requested() {
+            let delay = if graceful.is_cancelled() {
                 Duration::ZERO
             } else {
                 (retry * 2u32.saturating_pow(receive_count.saturating_sub(1).min(10)))
@@ -625,7 +687,7 @@ async fn acker(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Settle>) {
     loop {
         let first = tokio::select! {
             s = rx.recv() => s,
-            _ = state.closing.wait() => {
+            () = state.closing.cancelled() => {
                 // Closing: take what is queued, then stop.
                 rx.try_recv().ok()
             }
@@ -818,7 +880,7 @@ async fn heartbeat(state: Arc<State>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
-            _ = state.closing.wait() => return,
+            () = state.closing.cancelled() => return,
         }
         let now = Instant::now();
         let mut due = Vec::new();

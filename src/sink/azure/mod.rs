@@ -29,9 +29,10 @@
 //!   configuration error naming the DCR and the fix. Retrying cannot help, and deleting
 //!   nothing while an operator fixes the role assignment is what "no lost data" needs.
 //!
-//! A run that aborts (a failure elsewhere, or the SQS source's shutdown deadline) ends the
-//! deliveries still waiting for a slot or an answer: their requests fail and their messages
-//! come back.
+//! A run that aborts (a failure elsewhere, or the SQS source's shutdown deadline: the run's
+//! abort token, see `src/run_context.rs`) ends the deliveries still waiting for a slot, an
+//! answer or a retry at once: their requests fail and their messages come back. A
+//! configuration error found here aborts the run the same way.
 //!
 //! Splitting re-encodes and re-compresses rows, which is CPU work: it runs on the blocking
 //! pool, never on the I/O threads.
@@ -43,7 +44,7 @@ pub mod concurrency;
 pub mod dcr;
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,7 @@ use backon::BackoffBuilder;
 use bytes::Bytes;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use tokio_util::sync::CancellationToken;
 
 use self::auth::{AuthError, TokenProvider};
 use self::client::{Reply, Target};
@@ -58,6 +60,7 @@ use self::concurrency::{Bounds, Group, Limiter};
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::{Request, Settler, Sink, SinkError};
 use crate::pipeline::mapper::request_body;
+use crate::run_context::RunContext;
 use crate::stats::{Counters, FailureKind, Stats};
 use crate::table::Table;
 
@@ -202,8 +205,9 @@ struct Shared {
     sink_stats: Arc<SinkStats>,
     /// The configuration error that stopped the sink.
     fatal: Mutex<Option<String>>,
-    /// Set by the pipeline on failure or at the shutdown deadline: stop retrying.
-    abort: Arc<AtomicBool>,
+    /// The run's abort (a failure, the shutdown deadline, or this sink's configuration error):
+    /// stop waiting and retrying.
+    abort: CancellationToken,
     retry_for: Duration,
     gzip_level: u32,
 }
@@ -216,13 +220,14 @@ pub struct AzureSink {
 }
 
 impl AzureSink {
+    /// Counts into `ctx.stats` (dead letters, failures) and `ctx.sink_stats` (calls), and
+    /// gives up its deliveries when `ctx.abort` is cancelled (cancelling it itself on a
+    /// configuration error).
     pub fn new(
         settings: AzureSettings,
         rt: tokio::runtime::Handle,
         dead: Arc<DeadLetters>,
-        stats: Arc<Stats>,
-        sink_stats: Arc<SinkStats>,
-        abort: Arc<AtomicBool>,
+        ctx: &RunContext,
     ) -> Result<Self, SinkError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
@@ -271,10 +276,10 @@ impl AzureSink {
                 auth,
                 groups,
                 dead,
-                stats,
-                sink_stats,
+                stats: ctx.stats.clone(),
+                sink_stats: ctx.sink_stats.clone(),
                 fatal: Mutex::new(None),
-                abort,
+                abort: ctx.abort.clone(),
                 retry_for: settings.retry_for,
                 gzip_level: settings.gzip_level,
             }),
@@ -427,14 +432,14 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
         .build();
     let mut refreshed = false;
     loop {
-        if shared.abort.load(Ordering::Relaxed) {
+        if shared.abort.is_cancelled() {
             return Err(Stop::GiveUp);
         }
         // Waiting for a slot (a paused DCR) and the call itself end early when the run aborts
         // (a failure, or the shutdown deadline): the request is then given up.
         let slot = tokio::select! {
             slot = group.acquire() => slot,
-            () = aborted(&shared.abort) => return Err(Stop::GiveUp),
+            () = shared.abort.cancelled() => return Err(Stop::GiveUp),
         };
         let target = slot.target.clone();
         // The token is taken after the wait for a slot, which can outlast it.
@@ -452,7 +457,7 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
         let sent = Instant::now();
         let (reply, status) = tokio::select! {
             r = client::post(&shared.http, &target, &token, part.body.clone(), &id) => r,
-            () = aborted(&shared.abort) => return Err(Stop::GiveUp),
+            () = shared.abort.cancelled() => return Err(Stop::GiveUp),
         };
         let rtt = sent.elapsed();
         let label = status.map_or_else(|| "error".to_string(), |s| s.to_string());
@@ -557,13 +562,6 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
     }
 }
 
-/// Resolves once `abort` is set (checked every 100 ms).
-async fn aborted(abort: &AtomicBool) {
-    while !abort.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Sleeps the next backoff delay (or the server's `Retry-After`, if longer), unless the retry budget is spent or the run is aborting.
 async fn wait_retry(
     shared: &Shared,
@@ -582,14 +580,10 @@ async fn wait_retry(
         return Err(Stop::GiveUp);
     }
     // Wake up early when the run aborts.
-    let until = Instant::now() + delay;
-    while Instant::now() < until {
-        if shared.abort.load(Ordering::Relaxed) {
-            return Err(Stop::GiveUp);
-        }
-        tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(250))).await;
+    tokio::select! {
+        () = tokio::time::sleep(delay) => Ok(()),
+        () = shared.abort.cancelled() => Err(Stop::GiveUp),
     }
-    Ok(())
 }
 
 /// Records the configuration error that stops the sink.
@@ -599,7 +593,7 @@ fn stop_for(shared: &Shared, message: String) -> Stop {
         tracing::error!("{message}");
         *fatal = Some(message);
     }
-    shared.abort.store(true, Ordering::Relaxed);
+    shared.abort.cancel();
     Stop::GiveUp
 }
 
