@@ -2,7 +2,20 @@
 //! `ChangeMessageVisibilityBatch` calls (returned), batched by 10 and sent concurrently, so
 //! neither the receivers nor the workers wait for them.
 
-use super::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::{lock, Disposition, State};
+use crate::source::SourceStats;
 
 /// Batches settles into SQS calls and sends them concurrently.
 pub(super) async fn acker(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Disposition>) {

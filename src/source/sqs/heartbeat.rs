@@ -2,8 +2,12 @@
 //! `--max-hold`, so an object that takes longer than the timeout is not handed to a second
 //! reader.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use super::acknowledge::change_visibility;
-use super::*;
+use super::{lock, State};
+use crate::source::SourceStats;
 
 /// Extends held messages at half their visibility timeout, up to the maximum hold.
 pub(super) async fn heartbeat(state: Arc<State>) {

@@ -36,18 +36,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-    MessageSystemAttributeName, QueueAttributeName,
-};
-use backon::{BackoffBuilder, ExponentialBuilder};
+use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::fetch::{Fetcher, Location};
-use super::notification::{self, Notification, ObjectRef};
-use super::recent::{ObjectId, Recent, Seen};
+use super::fetch::Fetcher;
+use super::recent::Recent;
 use super::SourceStats;
 use crate::ack::{AckListener, MessageAck, Outcome};
 use crate::pipeline::{Object, Source};

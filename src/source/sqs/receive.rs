@@ -1,7 +1,22 @@
 //! The receivers: long-poll the queue, hold each message, and hand the objects it names to
 //! the pipeline; [`ObjectDone`] ends one object and counts it towards its message.
 
-use super::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::mpsc;
+
+use super::{lock, Disposition, Held, SqsSettings, State};
+use crate::ack::{AckListener, MessageAck, Outcome};
+use crate::pipeline::Object;
+use crate::source::fetch::{Fetcher, Location};
+use crate::source::notification::{self, Notification, ObjectRef};
+use crate::source::recent::{ObjectId, Seen};
+use crate::source::SourceStats;
 
 /// Backoff between failed receives: from half a second to 30 s, with jitter, never giving up.
 fn receive_backoff() -> impl Iterator<Item = Duration> {
