@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use super::fetch::Fetcher;
 use super::recent::Recent;
 use super::SourceStats;
-use crate::ack::{AckListener, MessageAck, Outcome};
+use crate::ack::Outcome;
 use crate::pipeline::{Object, Source};
 use crate::run_context::RunContext;
 use crate::stats::{Counters, Latency};
