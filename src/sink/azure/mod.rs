@@ -374,11 +374,9 @@ struct Part {
     body: Bytes,
 }
 
-/// Why a part was not delivered.
-enum Stop {
-    /// Gave up (retries exhausted, run aborted, sink stopped): the request fails.
-    GiveUp,
-}
+/// A part was given up (retries exhausted, run aborted, sink stopped): its request drops
+/// unsettled, so its objects fail.
+struct GaveUp;
 
 async fn deliver(shared: &Arc<Shared>, mut req: Request, settle: &Settler) {
     let rows = req.batch.rows();
@@ -392,7 +390,7 @@ async fn deliver(shared: &Arc<Shared>, mut req: Request, settle: &Settler) {
         match send_part(shared, &request, part).await {
             Ok(Sent::Done) => {}
             Ok(Sent::Split(halves)) => todo.extend(halves),
-            Err(Stop::GiveUp) => return, // the request drops unsettled: its objects fail
+            Err(GaveUp) => return, // the request drops unsettled: its objects fail
         }
     }
     match Arc::try_unwrap(request) {
@@ -418,9 +416,9 @@ fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Result<Sent, Stop> {
+async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Result<Sent, GaveUp> {
     let Some(group) = &shared.groups[req.table.index()] else {
-        return Err(Stop::GiveUp);
+        return Err(GaveUp);
     };
     let started = Instant::now();
     let mut backoff = backon::ExponentialBuilder::default()
@@ -433,13 +431,13 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
     let mut refreshed = false;
     loop {
         if shared.abort.is_cancelled() {
-            return Err(Stop::GiveUp);
+            return Err(GaveUp);
         }
         // Waiting for a slot (a paused DCR) and the call itself end early when the run aborts
         // (a failure, or the shutdown deadline): the request is then given up.
         let slot = tokio::select! {
             slot = group.acquire() => slot,
-            () = shared.abort.cancelled() => return Err(Stop::GiveUp),
+            () = shared.abort.cancelled() => return Err(GaveUp),
         };
         let target = slot.target.clone();
         // The token is taken after the wait for a slot, which can outlast it.
@@ -457,7 +455,7 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
         let sent = Instant::now();
         let (reply, status) = tokio::select! {
             r = client::post(&shared.http, &target, &token, part.body.clone(), &id) => r,
-            () = shared.abort.cancelled() => return Err(Stop::GiveUp),
+            () = shared.abort.cancelled() => return Err(GaveUp),
         };
         let rtt = sent.elapsed();
         let label = status.map_or_else(|| "error".to_string(), |s| s.to_string());
@@ -486,7 +484,7 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                 // The group waits for the pause (or picks another DCR of the table).
                 if started.elapsed() > shared.retry_for {
                     tracing::warn!(dcr = %target.dcr, request_id = %id, "still throttled after the retry budget; giving the request up (its objects will be read again)");
-                    return Err(Stop::GiveUp);
+                    return Err(GaveUp);
                 }
             }
             Reply::Transient(retry_after, detail) => {
@@ -568,7 +566,7 @@ async fn wait_retry(
     backoff: &mut impl Iterator<Item = Duration>,
     at_least: Option<Duration>,
     started: Instant,
-) -> Result<(), Stop> {
+) -> Result<(), GaveUp> {
     let delay = backoff
         .next()
         .unwrap_or(Duration::from_secs(30))
@@ -577,24 +575,24 @@ async fn wait_retry(
         tracing::warn!(
             "a request failed for longer than the retry budget; giving it up (its objects will be read again)"
         );
-        return Err(Stop::GiveUp);
+        return Err(GaveUp);
     }
     // Wake up early when the run aborts.
     tokio::select! {
         () = tokio::time::sleep(delay) => Ok(()),
-        () = shared.abort.cancelled() => Err(Stop::GiveUp),
+        () = shared.abort.cancelled() => Err(GaveUp),
     }
 }
 
 /// Records the configuration error that stops the sink.
-fn stop_for(shared: &Shared, message: String) -> Stop {
+fn stop_for(shared: &Shared, message: String) -> GaveUp {
     let mut fatal = shared.fatal.lock().unwrap_or_else(|p| p.into_inner());
     if fatal.is_none() {
         tracing::error!("{message}");
         *fatal = Some(message);
     }
     shared.abort.cancel();
-    Stop::GiveUp
+    GaveUp
 }
 
 /// The two halves of `rows`, encoded and compressed on the blocking pool.
@@ -602,7 +600,7 @@ async fn split(
     shared: &Arc<Shared>,
     req: &Arc<Request>,
     rows: Range<usize>,
-) -> Result<Vec<Part>, Stop> {
+) -> Result<Vec<Part>, GaveUp> {
     Stats::add(&shared.sink_stats.splits, 1);
     let mid = rows.start + rows.len() / 2;
     let req = req.clone();
@@ -617,7 +615,7 @@ async fn split(
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|_| Stop::GiveUp)?;
+    .map_err(|_| GaveUp)?;
     // Sent first half first: `todo` is a stack.
     Ok(parts.into_iter().rev().collect())
 }
@@ -631,7 +629,7 @@ async fn dead_letter_row(
     reason: &'static str,
     detail: &str,
     request_id: &str,
-) -> Result<(), Stop> {
+) -> Result<(), GaveUp> {
     let mut json = Vec::new();
     req.batch.encode_ndjson(row..row + 1, &mut json);
     while json.last() == Some(&b'\n') {
@@ -653,11 +651,11 @@ async fn dead_letter_row(
     let store = shared.dead.clone();
     let written = tokio::task::spawn_blocking(move || store.write(&dl))
         .await
-        .map_err(|_| Stop::GiveUp)?;
+        .map_err(|_| GaveUp)?;
     if let Err(e) = written {
         tracing::error!(error = %e, "cannot write a dead letter; the request fails");
         shared.stats.failure(FailureKind::DeadLetterWrite);
-        return Err(Stop::GiveUp);
+        return Err(GaveUp);
     }
     shared.stats.dead_letter(reason);
     Ok(())
