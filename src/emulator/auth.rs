@@ -34,8 +34,8 @@
 //! documented). Tokens live in memory; those expired for an hour are forgotten when new ones
 //! are issued, and then read as invalid rather than expired.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -93,18 +93,10 @@ impl Auth {
         }
     }
 
-    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Issued>> {
-        // A panic while holding the lock cannot leave the map inconsistent (single inserts
-        // and removals), so a poisoned lock is still usable.
-        self.tokens
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn issue(&self, principal: &str) -> String {
         let token = format!("emu1.{}", fastrand_token());
         let now = Instant::now();
-        let mut tokens = self.tokens();
+        let mut tokens = self.tokens.lock();
         tokens.retain(|_, t| t.expires + Duration::from_secs(3600) > now);
         tokens.insert(
             token.clone(),
@@ -119,7 +111,7 @@ impl Auth {
     /// Every token issued so far is expired from now on (`POST /emulator/expire-tokens`).
     pub fn expire_all(&self) -> usize {
         let now = Instant::now();
-        let mut tokens = self.tokens();
+        let mut tokens = self.tokens.lock();
         for t in tokens.values_mut() {
             t.expires = t.expires.min(now);
         }
@@ -138,7 +130,7 @@ impl Auth {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => return Bearer::Invalid,
         };
-        match self.tokens().get(token) {
+        match self.tokens.lock().get(token) {
             None => Bearer::Invalid,
             Some(t) if t.expires <= Instant::now() => Bearer::Expired,
             Some(t) => Bearer::Valid(t.principal.clone()),

@@ -15,7 +15,7 @@
 //! test of token refresh needs. The 500/503 bodies carry the error shape of the REST
 //! specification; what Azure really sends with them is not documented.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// One fault.
@@ -136,19 +136,13 @@ impl Faults {
         }
     }
 
-    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Fault>> {
-        self.list
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     pub fn replace(&self, list: Vec<Fault>) {
-        *self.list() = list;
+        *self.list.lock() = list;
     }
 
     /// The specs in force, for logs and `/emulator/counts`.
     pub fn describe(&self) -> Vec<String> {
-        self.list().iter().map(|f| f.spec.clone()).collect()
+        self.list.lock().iter().map(|f| f.spec.clone()).collect()
     }
 
     /// Rolls the faults that apply to a request to `dcr`. The first fault (in the order given)
@@ -156,7 +150,7 @@ impl Faults {
     pub fn decide(&self, dcr: &str) -> Decision {
         let now = Instant::now();
         let mut d = Decision::default();
-        for f in self.list().iter_mut() {
+        for f in self.list.lock().iter_mut() {
             if f.dcr.as_deref().is_some_and(|only| only != dcr) {
                 continue;
             }

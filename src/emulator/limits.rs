@@ -17,8 +17,8 @@
 //! - A single request larger than the whole byte budget can never be admitted; it gets
 //!   `Retry-After: 60`.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -59,10 +59,7 @@ impl RateLimits {
     }
 
     fn admit_at(&self, dcr: &str, bytes: u64, now: Instant) -> Result<(), Throttled> {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut windows = self.windows.lock();
         let w = windows.entry(dcr.to_string()).or_default();
         while let Some(&(at, b)) = w.entries.front() {
             if now.duration_since(at) < WINDOW {

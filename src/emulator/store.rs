@@ -10,11 +10,11 @@
 //! the whitespace between tokens removed, so key order and number spelling are the client's.
 //! A row that reaches several tables (a stream in several data flows) is written to each.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
@@ -57,16 +57,10 @@ impl Store {
         })
     }
 
-    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Counts one answer to an ingestion request; `dcr` is `None` when the DCR is unknown.
     /// `status` is the code, or `reset` for a dropped connection.
     pub fn count_request(&self, dcr: Option<&str>, status: &str) {
-        let mut inner = self.inner();
+        let mut inner = self.inner.lock();
         *inner.requests.entry(status.to_string()).or_default() += 1;
         if let Some(d) = dcr {
             if let Some(c) = inner.dcrs.get_mut(d) {
@@ -83,7 +77,7 @@ impl Store {
         ndjson: &[u8],
         rows: u64,
     ) -> std::io::Result<()> {
-        let mut inner = self.inner();
+        let mut inner = self.inner.lock();
         if let Some(dir) = &self.dir {
             for t in tables {
                 let file = match inner.files.entry(t.clone()) {
@@ -109,7 +103,7 @@ impl Store {
 
     /// `GET /emulator/counts`.
     pub fn counts(&self) -> Value {
-        let inner = self.inner();
+        let inner = self.inner.lock();
         let dcrs: serde_json::Map<String, Value> = inner
             .dcrs
             .iter()
@@ -128,7 +122,7 @@ impl Store {
     pub fn rows(&self, table: &str) -> Option<std::io::Result<Vec<u8>>> {
         let dir = self.dir.as_ref()?;
         // Hold the lock so no request is half-written into what we read.
-        let _inner = self.inner();
+        let _inner = self.inner.lock();
         Some(match std::fs::read(dir.join(format!("{table}.ndjson"))) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             other => other,

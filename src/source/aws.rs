@@ -9,8 +9,8 @@
 //! Buckets may live in other regions than the queue: S3 clients are made per region, on
 //! first use, from the region the notification names.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -81,7 +81,7 @@ impl S3Clients {
     /// none.
     pub fn get(&self, region: Option<&str>) -> aws_sdk_s3::Client {
         let key = region.unwrap_or("").to_string();
-        let mut map = self.by_region.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.by_region.lock();
         map.entry(key)
             .or_insert_with(|| {
                 let mut b = aws_sdk_s3::config::Builder::from(&self.config)

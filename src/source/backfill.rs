@@ -15,7 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -176,10 +178,7 @@ struct Ended(Arc<Mutex<Progress>>);
 
 impl AckListener for Ended {
     fn object_done(&self, key: &str, outcome: Outcome) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .ended(key, outcome);
+        self.0.lock().ended(key, outcome);
     }
 }
 
@@ -246,16 +245,12 @@ impl BackfillSource {
             settings,
         })
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl Source for BackfillSource {
     fn run(&mut self, emit: &mut dyn FnMut(Object) -> bool) -> io::Result<()> {
         let (start_after, done) = {
-            let p = self.lock();
+            let p = self.progress.lock();
             (p.checkpoint.after.clone(), p.checkpoint.done.clone())
         };
         let mut pages = self
@@ -289,7 +284,10 @@ impl Source for BackfillSource {
                 if done.contains(key) {
                     // Delivered by an earlier run: in the window as done, so that `after`
                     // moves past it and the checkpoint stops carrying it.
-                    self.lock().window.insert(key.to_string(), State::Done);
+                    self.progress
+                        .lock()
+                        .window
+                        .insert(key.to_string(), State::Done);
                     continue;
                 }
                 if key.ends_with('/') {
@@ -303,7 +301,10 @@ impl Source for BackfillSource {
                         continue;
                     }
                 }
-                self.lock().window.insert(key.to_string(), State::Reading);
+                self.progress
+                    .lock()
+                    .window
+                    .insert(key.to_string(), State::Reading);
                 let size = o.size().and_then(|s| u64::try_from(s).ok());
                 let loc = Location {
                     bucket: self.settings.bucket.clone(),
@@ -327,7 +328,7 @@ impl Source for BackfillSource {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        let mut p = self.lock();
+        let mut p = self.progress.lock();
         // Keys listed but never started (a stop) are simply not done.
         p.save();
         Ok(())

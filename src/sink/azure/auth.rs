@@ -15,7 +15,9 @@
 //! token it was sent with, so a token revoked or expired early is replaced once.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -167,7 +169,7 @@ impl TokenProvider {
     }
 
     fn cached(&self) -> Option<Arc<str>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = self.cache.lock();
         let c = cache.as_ref()?;
         (Instant::now() < c.refresh_at).then(|| c.token.clone())
     }
@@ -182,7 +184,7 @@ impl TokenProvider {
             Ok(g) => g,
             Err(_) => {
                 {
-                    let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                    let cache = self.cache.lock();
                     if let Some(c) = cache.as_ref() {
                         if Instant::now() < c.expires_at {
                             return Ok(c.token.clone());
@@ -218,7 +220,7 @@ impl TokenProvider {
             Err(e) => {
                 // Refreshing early leaves time to fail: a token that has not expired yet is
                 // still good, so use it and try again on the next call.
-                let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                let cache = self.cache.lock();
                 if let Some(c) = cache.as_ref().filter(|c| Instant::now() < c.expires_at) {
                     tracing::warn!(error = %e, "cannot refresh the Azure token; the current one is still valid");
                     return Ok(c.token.clone());
@@ -228,7 +230,7 @@ impl TokenProvider {
         };
         let token: Arc<str> = token.into();
         let now = Instant::now();
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
+        *self.cache.lock() = Some(Cached {
             token: token.clone(),
             refresh_at: now + lifetime - refresh_margin(lifetime),
             expires_at: now + lifetime,
@@ -243,7 +245,7 @@ impl TokenProvider {
 
     /// Forgets `token` (the API refused it), so the next call fetches a new one.
     pub fn invalidate(&self, token: &str) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.cache.lock();
         if cache.as_ref().is_some_and(|c| &*c.token == token) {
             *cache = None;
         }

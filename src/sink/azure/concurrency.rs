@@ -17,7 +17,9 @@
 //! as its limit recovers. Waiting for a slot is async; a release or the end of a pause wakes
 //! the waiters.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -60,21 +62,17 @@ impl Limiter {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     pub fn limit(&self) -> f64 {
-        self.lock().limit
+        self.state.lock().limit
     }
 
     pub fn in_flight(&self) -> usize {
-        self.lock().in_flight
+        self.state.lock().in_flight
     }
 
     /// Free room as a share of the limit; `None` when paused or full.
     fn room(&self, now: Instant) -> Option<f64> {
-        let s = self.lock();
+        let s = self.state.lock();
         if s.paused_until.is_some_and(|p| now < p) {
             return None;
         }
@@ -84,13 +82,13 @@ impl Limiter {
     }
 
     fn pause_end(&self, now: Instant) -> Option<Instant> {
-        self.lock().paused_until.filter(|&p| p > now)
+        self.state.lock().paused_until.filter(|&p| p > now)
     }
 
     /// Takes a slot if there is still room (checked again under the same lock, so two
     /// callers that both saw room cannot both exceed the limit).
     fn try_take(&self, now: Instant) -> bool {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         if s.paused_until.is_some_and(|p| now < p) {
             return false;
         }
@@ -102,7 +100,7 @@ impl Limiter {
     }
 
     fn release(&self) {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
     }
 
@@ -120,7 +118,7 @@ impl Limiter {
     /// An accepted request and its round trip.
     pub fn succeeded(&self, rtt: Duration) {
         let now = Instant::now();
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         let x = rtt.as_secs_f64();
         let avg = match s.rtt {
             None => x,
@@ -143,7 +141,7 @@ impl Limiter {
     /// 429: pause for `retry_after` and halve.
     pub fn throttled(&self, retry_after: Duration) {
         let now = Instant::now();
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         let until = now + retry_after;
         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
         Self::decrease(&mut s, 0.5, now);
@@ -152,7 +150,7 @@ impl Limiter {
     /// 5xx, timeout, connection error: halve.
     pub fn failed(&self) {
         let now = Instant::now();
-        Self::decrease(&mut self.lock(), 0.5, now);
+        Self::decrease(&mut self.state.lock(), 0.5, now);
     }
 }
 

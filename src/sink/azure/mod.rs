@@ -45,7 +45,9 @@ pub mod dcr;
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
@@ -126,28 +128,22 @@ impl Default for SinkStats {
 impl SinkStats {
     fn call(&self, t: &Target, status: &str, secs: f64) {
         let key = format!("{}|{}|{status}", t.dcr, t.stream);
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add(&key, 1);
+        self.calls.lock().add(&key, 1);
         self.latency
             .get_or_create(&vec![
                 ("dcr".to_string(), t.dcr.clone()),
                 ("stream".to_string(), t.stream.clone()),
             ])
             .observe(secs);
-        self.limits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                format!("{}|{}", t.dcr, t.stream),
-                t.limiter.limit().floor() as u64,
-            );
+        self.limits.lock().insert(
+            format!("{}|{}", t.dcr, t.stream),
+            t.limiter.limit().floor() as u64,
+        );
     }
 
     /// Calls by (dcr, stream, status).
     pub fn calls(&self) -> Vec<(String, String, String, u64)> {
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let calls = self.calls.lock();
         calls
             .0
             .iter()
@@ -185,7 +181,7 @@ impl SinkStats {
 
     /// Current concurrency limit by (dcr, stream).
     pub fn limits(&self) -> Vec<(String, String, u64)> {
-        let limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        let limits = self.limits.lock();
         limits
             .iter()
             .filter_map(|(k, &v)| {
@@ -307,11 +303,7 @@ impl AzureSink {
     }
 
     fn fatal(&self) -> Option<String> {
-        self.shared
-            .fatal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.fatal.lock().clone()
     }
 }
 
@@ -586,7 +578,7 @@ async fn wait_retry(
 
 /// Records the configuration error that stops the sink.
 fn stop_for(shared: &Shared, message: String) -> GaveUp {
-    let mut fatal = shared.fatal.lock().unwrap_or_else(|p| p.into_inner());
+    let mut fatal = shared.fatal.lock();
     if fatal.is_none() {
         tracing::error!("{message}");
         *fatal = Some(message);

@@ -14,7 +14,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{lock, Disposition, State};
+use super::{Disposition, State};
 use crate::source::SourceStats;
 
 /// Batches settles into SQS calls and sends them concurrently.
@@ -38,7 +38,7 @@ pub(super) async fn acker(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Dis
             match s {
                 Disposition::DeleteUnheld { receipt } => deletes.push(receipt),
                 Disposition::Delete { id } | Disposition::Return { id, .. } => {
-                    let Some(held) = lock(&state.held).remove(&id) else {
+                    let Some(held) = state.held.lock().remove(&id) else {
                         return;
                     };
                     state

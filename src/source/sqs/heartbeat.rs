@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::acknowledge::change_visibility;
-use super::{lock, State};
+use super::State;
 use crate::source::SourceStats;
 
 /// Extends held messages at half their visibility timeout, up to the maximum hold.
@@ -22,7 +22,7 @@ pub(super) async fn heartbeat(state: Arc<State>) {
         let now = Instant::now();
         let mut due = Vec::new();
         {
-            let mut held = lock(&state.held);
+            let mut held = state.held.lock();
             for (id, h) in held.iter_mut() {
                 if h.expired || h.visible_until.saturating_duration_since(now) > half {
                     continue;
@@ -45,7 +45,7 @@ pub(super) async fn heartbeat(state: Arc<State>) {
             if change_visibility(&state, &entries).await {
                 SourceStats::add(&state.stats.visibility_extensions, batch.len() as u64);
                 let until = Instant::now() + extend_to;
-                let mut held = lock(&state.held);
+                let mut held = state.held.lock();
                 for (id, _) in batch {
                     if let Some(h) = held.get_mut(id) {
                         h.visible_until = until;

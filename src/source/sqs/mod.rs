@@ -32,7 +32,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -154,19 +156,15 @@ struct State {
     closing: CancellationToken,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl State {
     fn over_budget(&self) -> bool {
-        lock(&self.held).len() >= self.settings.max_messages_in_flight
+        self.held.lock().len() >= self.settings.max_messages_in_flight
             || self.stats.bytes_in_flight.load(Ordering::Acquire)
                 >= i64::try_from(self.settings.max_bytes_in_flight).unwrap_or(i64::MAX)
     }
 
     fn held_count(&self) -> usize {
-        lock(&self.held).len()
+        self.held.lock().len()
     }
 
     /// Waits until no message is held, or until `deadline`; true when none is held.
@@ -191,7 +189,7 @@ impl State {
             let settled = self.settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            let quiet_until = *lock(&self.last_message) + idle;
+            let quiet_until = *self.last_message.lock() + idle;
             if Instant::now() < quiet_until {
                 // A message received meanwhile moves `quiet_until`: looked at again then.
                 tokio::time::sleep_until(tokio::time::Instant::from_std(quiet_until)).await;
@@ -402,7 +400,7 @@ impl Source for SqsSource {
             state
                 .drained(Instant::now() + Duration::from_secs(10))
                 .await;
-            let left: Vec<u64> = lock(&state.held).keys().copied().collect();
+            let left: Vec<u64> = state.held.lock().keys().copied().collect();
             for id in left {
                 let _ = state.settle_tx.send(Disposition::Return {
                     id,

@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 
-use super::{lock, Disposition, Held, SqsSettings, State};
+use super::{Disposition, Held, SqsSettings, State};
 use crate::ack::{AckListener, MessageAck, Outcome};
 use crate::pipeline::Object;
 use crate::source::fetch::{Fetcher, Location};
@@ -89,7 +89,7 @@ pub(super) async fn receiver(state: Arc<State>, fetcher: Arc<Fetcher>, tx: mpsc:
             }
             continue;
         }
-        *lock(&state.last_message) = Instant::now();
+        *state.last_message.lock() = Instant::now();
         SourceStats::add(&state.stats.messages_received, messages.len() as u64);
         for m in messages {
             let Some(receipt) = m.receipt_handle else {
@@ -155,7 +155,7 @@ fn accept(
     }
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
-    lock(&state.held).insert(
+    state.held.lock().insert(
         id,
         Held {
             receipt,
@@ -189,7 +189,7 @@ fn accept(
             key: o.key.clone(),
             version: o.version_id.clone().or_else(|| o.etag.clone()),
         };
-        let seen = lock(&state.recent).begin(&oid, ack.clone());
+        let seen = state.recent.lock().begin(&oid, ack.clone());
         match seen {
             Seen::Done => {
                 SourceStats::add(&stats.duplicate_objects, 1);
@@ -259,7 +259,7 @@ impl AckListener for ObjectDone {
             .latency
             .object
             .observe(self.started.elapsed().as_secs_f64());
-        let waiters = lock(&state.recent).end(&self.id, outcome);
+        let waiters = state.recent.lock().end(&self.id, outcome);
         for w in waiters {
             w.object_done(key, outcome);
         }
