@@ -4,12 +4,19 @@
 //! The modules follow the pipeline: [`source`] -> [`decode`] -> [`frame`] -> [`table`] (map)
 //! -> [`batch`] -> [`sink`], joined by [`pipeline`], with [`ack`] deciding when an object is
 //! finished. [`json`] is the JSON cursor the mappers read records with.
+//!
+//! The data-plane modules import only downwards, in this order (lowest first): [`json`],
+//! [`ack`], [`counters`] -> [`batch`] -> [`table`] -> [`stats`] -> [`sink`] -> [`pool`] ->
+//! [`frame`] -> [`pipeline`]. The tables write rows into batches and know nothing of pools,
+//! sinks or the run's stats; what both sides need (the batch and its keys, [`table::Check`],
+//! named counters) sits below them.
 
 pub mod ack;
 pub mod app;
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod counters;
 pub mod decode;
 pub mod emulator;
 pub mod frame;

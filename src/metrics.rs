@@ -69,10 +69,10 @@ fn pairs(c: &Counters) -> Vec<(String, u64)> {
     c.0.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
 
-fn per_table(f: impl Fn(usize) -> u64) -> Vec<(String, u64)> {
+fn per_table(f: impl Fn(Table) -> u64) -> Vec<(String, u64)> {
     Table::ALL
         .iter()
-        .map(|t| (t.name().to_string(), f(t.index())))
+        .map(|&t| (t.name().to_string(), f(t)))
         .collect()
 }
 
@@ -122,21 +122,21 @@ impl Collector for RunCollector {
             "logferry_rows",
             "Rows mapped, by table.",
             "table",
-            &per_table(|i| g(&s.rows[i])),
+            &per_table(|t| g(&s.rows[t])),
         )?;
         by_label(
             &mut e,
             "logferry_requests",
             "Requests accepted by the sink, by table.",
             "table",
-            &per_table(|i| g(&s.requests[i])),
+            &per_table(|t| g(&s.requests[t])),
         )?;
         by_label(
             &mut e,
             "logferry_request_bytes",
             "Request body bytes (gzip) accepted by the sink, by table.",
             "table",
-            &per_table(|i| g(&s.request_bytes[i])),
+            &per_table(|t| g(&s.request_bytes[t])),
         )?;
         by_label(
             &mut e,
@@ -204,7 +204,7 @@ impl Collector for RunCollector {
                 "logferry_azure_rows_accepted",
                 "Rows the Logs Ingestion API accepted (204), by table.",
                 "table",
-                &per_table(|i| g(&sink.rows_accepted[i])),
+                &per_table(|t| g(&sink.rows_accepted[t])),
             )?;
             counter(
                 &mut e,

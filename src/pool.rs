@@ -10,7 +10,7 @@ use crate::ack::Ticket;
 use crate::batch::Batch;
 use crate::json::MemberSpan;
 use crate::sink::Request;
-use crate::table::Table;
+use crate::table::{PerTable, Table};
 
 pub struct Pool<T> {
     tx: Sender<T>,
@@ -42,7 +42,7 @@ pub struct Pools {
     /// Chunks' member indexes (a few hundred kilobytes each: growing a fresh one per chunk
     /// showed in `perf` as copies and page faults).
     members: Pool<Vec<MemberSpan>>,
-    batches: [Pool<Batch>; 3],
+    batches: PerTable<Pool<Batch>>,
     /// Buffers that grew beyond this (a huge record) are not kept.
     max_keep: usize,
 }
@@ -53,7 +53,7 @@ impl Pools {
             chunks: Pool::new(threads * 2 + 2),
             bodies: Pool::new(threads * 2 + 2),
             members: Pool::new(threads * 2 + 2),
-            batches: Table::ALL.map(|_| Pool::new(threads + 1)),
+            batches: PerTable::from_fn(|_| Pool::new(threads + 1)),
             max_keep: chunk_bytes.max(1 << 20) * 4,
         }
     }
@@ -92,15 +92,14 @@ impl Pools {
     }
 
     pub fn batch(&self, table: Table) -> Batch {
-        self.batches[table.index()]
-            .take()
-            .unwrap_or_else(|| Batch::new(table))
+        self.batches[table].take().unwrap_or_else(|| table.batch())
     }
 
     /// Takes back a delivered request's buffers, releasing its tickets: its rows were
     /// accepted. Call it only for a request the sink accepted.
     pub fn recycle(&self, req: Request) {
         let Request {
+            table,
             mut batch,
             body,
             tickets,
@@ -108,7 +107,7 @@ impl Pools {
         } = req;
         tickets.into_iter().for_each(Ticket::release);
         batch.reset();
-        self.batches[batch.table().index()].give(batch);
+        self.batches[table].give(batch);
         self.keep(&self.bodies, body);
     }
 }

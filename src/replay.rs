@@ -23,16 +23,15 @@ use std::sync::Arc;
 
 use crate::ack::{AckListener, Outcome, Ticket};
 use crate::batch::Batch;
-use crate::frame::Check;
 use crate::sink::dead_letter::{self, DeadLetter, DeadLetters};
 use crate::sink::{Request, Settle, Settler, Sink, SinkError};
 use crate::stats::{Counters, Stats, Tally};
-use crate::table::Table;
+use crate::table::{self, Framing, ObjectState, PerTable, Record, Scratch, Table};
 
 #[derive(Debug, Default)]
 pub struct Report {
     /// Rows in settled requests, by table (accepted, or refused again and dead-lettered).
-    pub rows_sent: [u64; 3],
+    pub rows_sent: PerTable<u64>,
     pub requests: u64,
     /// Of the settled rows, those refused again (the rest were accepted).
     pub rows_refused_again: u64,
@@ -45,14 +44,9 @@ pub struct Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for t in Table::ALL {
-            if self.rows_sent[t.index()] > 0 {
-                writeln!(
-                    f,
-                    "{:<13} {} rows sent",
-                    t.name(),
-                    self.rows_sent[t.index()]
-                )?;
+        for (t, &rows) in self.rows_sent.iter() {
+            if rows > 0 {
+                writeln!(f, "{:<13} {} rows sent", t.name(), rows)?;
             }
         }
         if self.rows_refused_again > 0 {
@@ -79,13 +73,13 @@ impl std::fmt::Display for Report {
 
 struct Counted {
     requests: AtomicU64,
-    rows: [AtomicU64; 3],
+    rows: PerTable<AtomicU64>,
 }
 
 impl Settle for Counted {
     fn accepted(&self, req: Request) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.rows[req.table.index()].fetch_add(req.batch.rows() as u64, Ordering::Relaxed);
+        self.rows[req.table].fetch_add(req.batch.rows() as u64, Ordering::Relaxed);
         req.tickets.into_iter().for_each(Ticket::release);
     }
 }
@@ -108,21 +102,27 @@ fn push_row(batch: &mut Batch, table: Table, row: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Maps a record again with this build's mapper.
+/// Maps a record again with this build's mapper. A line of a table framed with a header
+/// means nothing without its object's header, which a dead letter does not keep.
 fn map_record(
     batch: &mut Batch,
     table: Table,
     rec: &[u8],
+    scratch: &mut Scratch,
     tally: &mut Tally,
 ) -> Result<(), String> {
-    let r = match table {
-        Table::CloudTrail => {
-            crate::table::cloudtrail::map(rec, Check::Unchecked, None, batch, tally)
-        }
-        Table::GuardDuty => crate::table::guardduty::map(rec, Check::Unchecked, None, batch, tally),
-        Table::VpcFlow => return Err("a VPC line needs its object's header".into()),
-    };
-    r.map_err(|e| e.to_string())
+    let object = ObjectState::new(table);
+    if object.wants_header() {
+        return Err("a VPC line needs its object's header".into());
+    }
+    table::map(
+        &object,
+        Record::unchecked(rec),
+        scratch,
+        batch,
+        &mut tally.notes,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Counts whether every request ended settled: a request the sink gave up on drops its ticket
@@ -172,17 +172,21 @@ pub fn replay(
     });
     let settler: Settler = counted.clone();
     let mut report = Report::default();
-    let mut batches: Vec<Batch> = Table::ALL.iter().map(|&t| Batch::new(t)).collect();
+    let mut batches: PerTable<Batch> = PerTable::from_fn(Table::batch);
+    let mut scratch = Scratch::default();
     let mut tally = Tally::default();
     let mut cut_files = Vec::new();
-    let send = |sink: &mut Box<dyn Sink>, batch: Batch, file: &Path| -> Result<(), SinkError> {
-        let (body, raw_bytes) =
-            crate::pipeline::mapper::request_body(&batch, 0..batch.rows(), settings.gzip_level);
+    let send = |sink: &mut Box<dyn Sink>,
+                table: Table,
+                batch: Batch,
+                file: &Path|
+     -> Result<(), SinkError> {
+        let (body, raw_bytes) = batch.request_body(0..batch.rows(), settings.gzip_level);
         let origin = file.display().to_string();
         let listener: Arc<dyn AckListener> = outcomes.clone();
         sink.send(
             Request {
-                table: batch.table(),
+                table,
                 raw_bytes,
                 body,
                 batch,
@@ -219,18 +223,18 @@ pub fn replay(
                 )?;
                 continue;
             };
-            let batch = &mut batches[table.index()];
+            let batch = &mut batches[table];
             let pushed = if let Some(row) = &dl.row {
                 push_row(batch, table, row)
             } else if let Some(rec) = dl.record_bytes() {
-                map_record(batch, table, &rec, &mut tally)
+                map_record(batch, table, &rec, &mut scratch, &mut tally)
             } else {
                 Err("no record".into())
             };
             if let Err(why) = pushed {
                 batch.rollback_row();
                 tracing::info!(key = %dl.key, %why, "not replayed");
-                let why = if table == Table::VpcFlow && dl.row.is_none() {
+                let why = if table.framing() == Framing::LinesWithHeader && dl.row.is_none() {
                     "VPC lines (read their objects again from the bucket)"
                 } else {
                     "entries that still cannot be mapped"
@@ -245,16 +249,16 @@ pub fn replay(
                 continue;
             }
             if !batch.fits(size, settings.max_request_bytes) && !batch.is_empty() {
-                let full = batch.split_off_committed(Batch::new(table));
-                send(&mut sink, full, file)?;
+                let full = batch.split_off_committed(table.batch());
+                send(&mut sink, table, full, file)?;
             }
-            batches[table.index()].commit_row_sized(size, None);
+            batches[table].commit_row_sized(size, None);
         }
         // Send what this file left in the batches, so a request never mixes files.
-        for b in &mut batches {
+        for (t, b) in batches.iter_mut() {
             if !b.is_empty() {
-                let full = std::mem::replace(b, Batch::new(b.table()));
-                send(&mut sink, full, file)?;
+                let full = std::mem::replace(b, t.batch());
+                send(&mut sink, t, full, file)?;
             }
         }
     }
@@ -262,8 +266,8 @@ pub fn replay(
     report.requests = counted.requests.load(Ordering::Relaxed);
     let mut settled = 0;
     for t in Table::ALL {
-        report.rows_sent[t.index()] = counted.rows[t.index()].load(Ordering::Relaxed);
-        settled += report.rows_sent[t.index()];
+        report.rows_sent[t] = counted.rows[t].load(Ordering::Relaxed);
+        settled += report.rows_sent[t];
     }
     // A settled request's rows were accepted or refused again (and dead-lettered): the sent
     // ones are the difference. Per table, refusals are not split; the total is exact.
@@ -294,7 +298,7 @@ mod tests {
 
     #[test]
     fn rows_come_back_as_they_were() {
-        let mut b = Batch::new(Table::VpcFlow);
+        let mut b = Table::VpcFlow.batch();
         push_row(
             &mut b,
             Table::VpcFlow,

@@ -2,51 +2,19 @@
 //! per chunk, so no atomic is touched per record; rare events (a reason, a truncated column)
 //! are named counters.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
-use crate::table::Table;
-
-/// Named counters, e.g. dead letters by reason.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Counters(pub BTreeMap<String, u64>);
-
-impl Counters {
-    pub fn add(&mut self, key: &str, n: u64) {
-        if let Some(v) = self.0.get_mut(key) {
-            *v += n;
-        } else {
-            self.0.insert(key.to_string(), n);
-        }
-    }
-
-    pub fn get(&self, key: &str) -> u64 {
-        self.0.get(key).copied().unwrap_or(0)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
-    }
-
-    pub fn merge(&mut self, other: &Counters) {
-        for (k, v) in &other.0 {
-            self.add(k, *v);
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+pub use crate::counters::Counters;
+use crate::table::{self, PerTable, Table};
 
 /// One worker's counts since its last merge.
 #[derive(Debug, Default)]
 pub struct Tally {
     pub records: u64,
-    pub rows: [u64; 3],
+    pub rows: PerTable<u64>,
     pub dead_letters: Counters,
     /// Values changed or dropped on the way: truncations, clamps, invalid values, unknown VPC
     /// fields. Named `what:Table.Column`.
@@ -55,8 +23,7 @@ pub struct Tally {
 
 impl Tally {
     pub fn note(&mut self, what: &str, table: Table, column: &str) {
-        let key = format!("{what}:{}.{column}", table.name());
-        self.notes.add(&key, 1);
+        table::note(&mut self.notes, what, table, column);
     }
 }
 
@@ -70,11 +37,11 @@ pub struct Stats {
     pub objects_dead_lettered: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_decoded: AtomicU64,
-    pub requests: [AtomicU64; 3],
-    pub request_bytes: [AtomicU64; 3],
-    pub request_raw_bytes: [AtomicU64; 3],
+    pub requests: PerTable<AtomicU64>,
+    pub request_bytes: PerTable<AtomicU64>,
+    pub request_raw_bytes: PerTable<AtomicU64>,
     pub records: AtomicU64,
-    pub rows: [AtomicU64; 3],
+    pub rows: PerTable<AtomicU64>,
     /// Depths of the stage queues (objects waiting for a worker, chunks waiting to be shared,
     /// requests waiting for the sink), sampled when items pass.
     pub queue_objects: AtomicU64,
@@ -163,8 +130,8 @@ struct NamedCounters {
 impl Stats {
     pub fn merge_tally(&self, t: &mut Tally) {
         self.records.fetch_add(t.records, Ordering::Relaxed);
-        for (i, r) in t.rows.iter().enumerate() {
-            self.rows[i].fetch_add(*r, Ordering::Relaxed);
+        for (table, r) in t.rows.iter() {
+            self.rows[table].fetch_add(*r, Ordering::Relaxed);
         }
         if !t.dead_letters.is_empty() || !t.notes.is_empty() {
             let mut n = self.lock();

@@ -280,7 +280,7 @@ pub fn check_mapped_with(
     for t in Table::ALL {
         let want = if t == table { rows.len() as u64 } else { 0 };
         assert_eq!(
-            m.tally.rows[t.index()],
+            m.tally.rows[t],
             want,
             "tally.rows[{}] vs rows in bodies",
             t.name()

@@ -21,16 +21,19 @@
 //! CloudTrail rows from pending columns still cost 4%.
 
 pub mod gzip;
+mod key;
 
 use std::ops::Range;
 use std::time::Instant;
 
-use crate::ack::Ticket;
-use crate::table::{Key, Table};
+pub use key::Key;
 
+use crate::ack::Ticket;
+
+/// The rows of one table. A batch knows its table only by the table's keys (see
+/// `Table::batch` in `src/table/mod.rs`): the tables sit above it and write into it.
 pub struct Batch {
-    table: Table,
-    /// `,"Name":` per column: the first comma of a row becomes its `{`.
+    /// `,"Name":` per column, in schema order: the first comma of a row becomes its `{`.
     keys: &'static [Key],
     /// The pending row's value per column; meaningful for the columns in `pending`, empty
     /// for the others.
@@ -50,11 +53,10 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(table: Table) -> Self {
-        let keys = table.encoded_keys();
+    /// An empty batch of the table whose columns' keys are `keys` (see `Table::batch`).
+    pub fn new(keys: &'static [Key]) -> Self {
         assert!(keys.len() <= 64, "a table has at most 64 columns");
         Batch {
-            table,
             keys,
             values: vec![Vec::new(); keys.len()],
             pending: 0,
@@ -65,10 +67,6 @@ impl Batch {
             opened: None,
             scratch: Vec::new(),
         }
-    }
-
-    pub fn table(&self) -> Table {
-        self.table
     }
 
     pub fn rows(&self) -> usize {
@@ -113,7 +111,7 @@ impl Batch {
     }
 
     /// Starts a row written directly: the caller appends `,"Key":value` pieces (the keys of
-    /// [`Table::encoded_keys`]) to the returned body, each column at most once, then calls
+    /// table's `encoded_keys`) to the returned body, each column at most once, then calls
     /// [`Batch::end_direct`].
     #[inline]
     pub fn begin_direct(&mut self) -> &mut Vec<u8> {
@@ -279,7 +277,7 @@ impl Batch {
     /// into `next` (an empty batch of the same table, typically a recycled one, sized like
     /// this one by [`Batch::reserve_like`]).
     pub fn split_off_committed(&mut self, mut next: Batch) -> Batch {
-        debug_assert!(next.is_empty() && next.table == self.table);
+        debug_assert!(next.is_empty() && std::ptr::eq(next.keys, self.keys));
         next.reserve_like(self);
         if let Some(start) = self.direct.take() {
             next.body.extend_from_slice(&self.body[start..]);
@@ -322,125 +320,20 @@ impl Batch {
         out.push(b']');
     }
 
+    /// A request body for `rows` outside the hot path (a split request, a replay): the
+    /// gzip-compressed JSON array and the size of the JSON.
+    pub fn request_body(&self, rows: Range<usize>, level: u32) -> (Vec<u8>, usize) {
+        let json = self.rows_json(rows);
+        let mut body = Vec::new();
+        gzip::Gzip::new(level).compress(&[b"[", json, b"]"], &mut body);
+        (body, json.len() + 2)
+    }
+
     /// Appends `rows` as newline-delimited JSON.
     pub fn encode_ndjson(&self, rows: Range<usize>, out: &mut Vec<u8>) {
         for row in rows {
             out.extend_from_slice(self.rows_json(row..row + 1));
             out.push(b'\n');
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::table::vpcflow::Col;
-
-    fn encoded_len(b: &Batch, rows: Range<usize>) -> usize {
-        let mut out = Vec::new();
-        b.encode_json(rows, &mut out);
-        out.len()
-    }
-
-    fn put(b: &mut Batch, col: Col, v: &str) {
-        b.value_buf(col as usize).extend_from_slice(v.as_bytes());
-    }
-
-    #[test]
-    fn sizes_are_exact_and_cut_below_the_limit() {
-        let mut b = Batch::new(Table::VpcFlow);
-        put(&mut b, Col::Version, "2");
-        put(&mut b, Col::Action, "\"ACCEPT\"");
-        let size = b.pending_row_bytes();
-        b.commit_row(None);
-        put(&mut b, Col::LogStatus, "\"OK\"");
-        put(&mut b, Col::LogStatus, "\"NODATA\""); // overwrite within the row
-        b.commit_row(None);
-        put(&mut b, Col::Version, "3");
-        b.rollback_row();
-        let mut out = Vec::new();
-        b.encode_json(0..b.rows(), &mut out);
-        assert_eq!(
-            std::str::from_utf8(&out).unwrap(),
-            r#"[{"Version":2,"Action":"ACCEPT"},{"LogStatus":"NODATA"}]"#
-        );
-        assert_eq!(out.len(), b.json_bytes());
-        assert_eq!(size, r#"{"Version":2,"Action":"ACCEPT"}"#.len());
-        let mut one = Vec::new();
-        b.encode_json(1..2, &mut one);
-        assert_eq!(one, br#"[{"LogStatus":"NODATA"}]"#);
-        assert_eq!(one.len(), encoded_len(&b, 1..2));
-        // A pending row that does not fit moves to the next batch on its own.
-        put(&mut b, Col::Version, "4");
-        assert!(!b.fits(b.pending_row_bytes(), out.len()));
-        let full = b.split_off_committed(Batch::new(Table::VpcFlow));
-        assert_eq!(full.rows(), 2);
-        assert_eq!(b.rows(), 0);
-        b.commit_row(None);
-        let mut rest = Vec::new();
-        b.encode_json(0..1, &mut rest);
-        assert_eq!(rest, br#"[{"Version":4}]"#);
-        // Rows with different columns, encoded from a later start.
-        put(&mut b, Col::Action, "\"REJECT\"");
-        b.commit_row(None);
-        put(&mut b, Col::Version, "5");
-        put(&mut b, Col::Action, "\"ACCEPT\"");
-        b.commit_row(None);
-        let mut tail = Vec::new();
-        b.encode_ndjson(1..3, &mut tail);
-        assert_eq!(
-            tail,
-            b"{\"Action\":\"REJECT\"}\n{\"Version\":5,\"Action\":\"ACCEPT\"}\n"
-        );
-        assert_eq!(b.json_bytes(), encoded_len(&b, 0..3));
-        assert_eq!(encoded_len(&b, 1..1), 2);
-    }
-
-    /// A row with no column at all is `{}` (the mappers refuse them, the batch stays exact).
-    #[test]
-    fn an_empty_row_is_an_empty_object() {
-        let mut b = Batch::new(Table::VpcFlow);
-        assert_eq!(b.pending_row_bytes(), 2);
-        b.commit_row(None);
-        let mut out = Vec::new();
-        b.encode_json(0..1, &mut out);
-        assert_eq!(out, b"[{}]");
-        assert_eq!(b.json_bytes(), 4);
-    }
-
-    /// Direct rows are written in the caller's order, exactly sized, and move to the next
-    /// batch whole when they do not fit.
-    #[test]
-    fn direct_rows() {
-        let keys = Table::VpcFlow.encoded_keys();
-        let mut b = Batch::new(Table::VpcFlow);
-        let body = b.begin_direct();
-        keys[Col::Action as usize].write(body);
-        body.extend_from_slice(b"\"ACCEPT\"");
-        keys[Col::Version as usize].write(body);
-        body.extend_from_slice(b"2");
-        assert!(b.end_direct());
-        let size = b.pending_row_bytes();
-        assert_eq!(size, r#"{"Action":"ACCEPT","Version":2}"#.len());
-        b.commit_row_sized(size, None);
-        b.begin_direct();
-        assert!(!b.end_direct(), "no column");
-        assert!(b.pending_is_empty());
-        b.rollback_row();
-        let body = b.begin_direct();
-        keys[Col::Version as usize].write(body);
-        body.extend_from_slice(b"3");
-        assert!(b.end_direct());
-        let size = b.pending_row_bytes();
-        assert!(!b.fits(size, b.json_bytes() + size));
-        assert!(b.fits(size, b.json_bytes() + size + 1));
-        let full = b.split_off_committed(Batch::new(Table::VpcFlow));
-        b.commit_row_sized(size, None);
-        let (mut one, mut two) = (Vec::new(), Vec::new());
-        full.encode_json(0..full.rows(), &mut one);
-        b.encode_json(0..b.rows(), &mut two);
-        assert_eq!(one, br#"[{"Action":"ACCEPT","Version":2}]"#);
-        assert_eq!(two, br#"[{"Version":3}]"#);
-        assert_eq!(one.len(), full.json_bytes());
     }
 }

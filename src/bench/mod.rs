@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
-use crate::frame::{self, Check, JsonMode, JsonSplitter, Limits, LineSplitter, Span, Splitter};
+use crate::frame::{self, Check, Limits, Span};
 use crate::json::MemberSpan;
 use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
 use crate::route::Router;
 use crate::sink::dead_letter::DeadLetters;
 use crate::sink::{Request, Settler, Sink, SinkError};
 use crate::stats::Tally;
-use crate::table::{cloudtrail, guardduty, vpcflow, Table};
+use crate::table::{self, ObjectState, Record, Scratch, Table};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -104,37 +104,16 @@ pub fn frame_all(table: Table, data: &[u8]) -> Framed {
             pools.give_members(c.members);
             true
         };
-        fn drive<S: Splitter>(
-            s: &mut S,
-            data: &[u8],
-            pools: &crate::pool::Pools,
-            emit: &mut dyn FnMut(frame::Chunk) -> bool,
-        ) {
-            let _ = frame::frame(
-                data,
-                s,
-                &Limits::default(),
-                pools,
-                &|| false,
-                &mut |_| {},
-                emit,
-            );
-        }
-        match table {
-            Table::CloudTrail => drive(
-                &mut JsonSplitter::new(JsonMode::Records).descending(table.nested_objects()),
-                data,
-                pools,
-                &mut collect,
-            ),
-            Table::GuardDuty => drive(
-                &mut JsonSplitter::new(JsonMode::Values),
-                data,
-                pools,
-                &mut collect,
-            ),
-            Table::VpcFlow => drive(&mut LineSplitter::new(), data, pools, &mut collect),
-        }
+        let limits = Limits::default();
+        let _ = frame::frame_table(
+            table,
+            data,
+            &limits,
+            pools,
+            &|| false,
+            &mut |_| {},
+            &mut collect,
+        );
         Framed { spans, members }
     })
 }
@@ -153,27 +132,26 @@ pub fn map_all(
             b.reset();
             b
         }
-        None => Batch::new(table),
+        None => table.batch(),
     };
     let mut batches = Vec::new();
     let mut batch = fresh();
     let mut tally = Tally::default();
-    let mut times = vpcflow::LineState::default();
-    let mut layout = None;
+    let mut scratch = Scratch::default();
+    let mut object = ObjectState::new(table);
     for &(s, e, check, (m0, m1)) in &framed.spans {
-        let index = (check != Check::Unchecked).then(|| &framed.members[m0..m1]);
-        let rec = &data[s..e];
-        let ok = match table {
-            Table::CloudTrail => cloudtrail::map(rec, check, index, &mut batch, &mut tally).is_ok(),
-            Table::GuardDuty => guardduty::map(rec, check, index, &mut batch, &mut tally).is_ok(),
-            Table::VpcFlow => match &layout {
-                None => {
-                    layout = vpcflow::Layout::from_header(rec).ok();
-                    continue;
-                }
-                Some(l) => vpcflow::map(rec, l, &mut times, &mut batch, &mut tally).is_ok(),
-            },
+        let members = (check != Check::Unchecked).then(|| &framed.members[m0..m1]);
+        let bytes = &data[s..e];
+        if object.wants_header() {
+            let _ = object.read_header(bytes, &mut tally.notes);
+            continue;
+        }
+        let rec = Record {
+            bytes,
+            check,
+            members,
         };
+        let ok = table::map(&object, rec, &mut scratch, &mut batch, &mut tally.notes).is_ok();
         if !ok {
             batch.rollback_row();
             continue;
@@ -373,7 +351,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 corpus
                     .objects
                     .iter()
-                    .map(|o| m.map(table, &o.key, &o.gz).tally.rows[table.index()])
+                    .map(|o| m.map(table, &o.key, &o.gz).tally.rows[table])
                     .sum::<u64>()
             });
             let s1 = timed(&mut t_p1, || pipeline_run(1));

@@ -19,20 +19,11 @@ use std::io::{self, Read};
 
 use crate::json::MemberSpan;
 use crate::pool::Pools;
+use crate::table::{Framing, Table};
 
+pub use crate::table::Check;
 pub use json::{JsonSplitter, Mode as JsonMode};
 pub use lines::LineSplitter;
-
-/// What the framer already checked about a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// Nothing: the mapper validates the record (and reports why it is bad).
-    Unchecked,
-    /// One valid JSON object in UTF-8: the mapper may walk it without checking again.
-    Valid,
-    /// Valid, and without insignificant whitespace: nested values can be copied as they are.
-    Minified,
-}
 
 /// One unit of framed output: either a record's byte span or a record that was too large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +166,30 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>) -> (usize, Option<io::Error>)
     }
     buf.truncate(filled);
     (filled - start, err)
+}
+
+/// Reads an object of `table` to the end with the splitter its [`Table::framing`] names (see
+/// [`frame`] for the rest). A header line is a record like the others: the caller takes it
+/// from the first chunk (see `ObjectState::read_header` in `src/table/object.rs`).
+pub fn frame_table<R: Read>(
+    table: Table,
+    reader: R,
+    limits: &Limits,
+    pools: &Pools,
+    share: &dyn Fn() -> bool,
+    bytes_read: &mut dyn FnMut(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<End, FrameError> {
+    let mode = match table.framing() {
+        Framing::JsonRecords => JsonMode::Records,
+        Framing::JsonValues => JsonMode::Values,
+        Framing::LinesWithHeader => {
+            let splitter = &mut LineSplitter::new();
+            return frame(reader, splitter, limits, pools, share, bytes_read, emit);
+        }
+    };
+    let splitter = &mut JsonSplitter::new(mode).descending(table.nested_objects());
+    frame(reader, splitter, limits, pools, share, bytes_read, emit)
 }
 
 /// Reads `reader` to the end, cutting it with `splitter` and handing chunks to `emit`. `emit`

@@ -9,21 +9,19 @@ use crate::ack::Ticket;
 use crate::batch::gzip::Gzip;
 use crate::batch::Batch;
 use crate::frame::{Check, Chunk, Span};
-use crate::json::MemberSpan;
 use crate::pool::Pools;
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::Request;
 use crate::stats::Tally;
-use crate::table::{cloudtrail, guardduty, vpcflow, RecordError, Table};
+use crate::table::{self, ObjectState, PerTable, Record, RecordError, Scratch, Table};
 
 /// Records of one object, cut by the framer, with what mapping them needs.
 pub struct Job {
-    pub table: Table,
+    /// The object's table and what its header said.
+    pub object: ObjectState,
     pub chunk: Chunk,
     pub key: Arc<str>,
     pub ticket: Option<Ticket>,
-    /// VPC: the layout of the object's header.
-    pub layout: Option<Arc<vpcflow::Layout>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,14 +49,6 @@ impl Default for BatchSettings {
     }
 }
 
-/// One record as the framer handed it over: its bytes, what the framer checked, and its
-/// member index when the framer made one.
-struct Framed<'a> {
-    bytes: &'a [u8],
-    check: Check,
-    members: Option<&'a [MemberSpan]>,
-}
-
 /// Where a mapper's output goes.
 pub trait Output {
     fn request(&mut self, req: Request);
@@ -69,8 +59,8 @@ pub trait Output {
 pub struct Mapper {
     settings: BatchSettings,
     pools: Arc<Pools>,
-    batches: [Batch; 3],
-    lines: vpcflow::LineState,
+    batches: PerTable<Batch>,
+    scratch: Scratch,
     pub tally: Tally,
     /// The request-body compressor, reused from body to body.
     gzip: Gzip,
@@ -82,9 +72,9 @@ impl Mapper {
     pub fn new(settings: BatchSettings, pools: Arc<Pools>) -> Self {
         Mapper {
             settings,
-            batches: Table::ALL.map(|t| pools.batch(t)),
+            batches: PerTable::from_fn(|t| pools.batch(t)),
             pools,
-            lines: vpcflow::LineState::default(),
+            scratch: Scratch::default(),
             tally: Tally::default(),
             gzip: Gzip::new(settings.gzip_level),
             dead_failed: false,
@@ -93,12 +83,12 @@ impl Mapper {
 
     pub fn run(&mut self, job: Job, out: &mut dyn Output) {
         let Job {
-            table,
+            object,
             chunk,
             key,
             ticket,
-            layout,
         } = job;
+        let table = object.table();
         for (i, span) in chunk.spans.iter().enumerate() {
             let index = chunk.first_record + i as u64;
             let (start, end, check, members) = match *span {
@@ -124,25 +114,27 @@ impl Mapper {
                 Check::Unchecked => None,
                 _ => chunk.members.get(members.0 as usize..members.1 as usize),
             };
-            let framed = Framed {
+            let framed = Record {
                 bytes: rec,
                 check,
                 members,
             };
-            let result = self.map_record(table, framed, layout.as_deref(), ticket.as_ref(), out);
+            let result = self.map_record(&object, framed, ticket.as_ref(), out);
             if let Err(e) = result {
-                if table == Table::GuardDuty
-                    && matches!(e, RecordError::Json(_))
-                    && rec.contains(&b'\n')
-                    && self.resync_lines(
-                        rec,
-                        &key,
-                        index,
-                        chunk.offset + start as u64,
-                        ticket.as_ref(),
-                        out,
-                    )
-                {
+                // Lines run together by a broken one: each line becomes a row or its own
+                // dead letter.
+                if let Some(lines) = object.run_together_lines(rec, &e) {
+                    for (at, line) in lines {
+                        let line_rec = Record::unchecked(line);
+                        if let Err(e) = self.map_record(&object, line_rec, ticket.as_ref(), out) {
+                            let mut dl =
+                                DeadLetter::new(&key, e.reason(), e.to_string()).with_record(line);
+                            dl.table = Some(table.name().into());
+                            dl.record_index = Some(index);
+                            dl.byte_offset = Some(chunk.offset + (start + at) as u64);
+                            self.dead(dl, out);
+                        }
+                    }
                     continue;
                 }
                 let mut dl = DeadLetter::new(&key, e.reason(), e.to_string()).with_record(rec);
@@ -175,26 +167,15 @@ impl Mapper {
     /// does not fit.
     fn map_record(
         &mut self,
-        table: Table,
-        rec: Framed,
-        layout: Option<&vpcflow::Layout>,
+        object: &ObjectState,
+        rec: Record,
         ticket: Option<&Ticket>,
         out: &mut dyn Output,
     ) -> Result<(), RecordError> {
-        let batch = &mut self.batches[table.index()];
-        let Framed {
-            bytes: rec,
-            check,
-            members,
-        } = rec;
-        let mapped = match table {
-            Table::CloudTrail => cloudtrail::map(rec, check, members, batch, &mut self.tally),
-            Table::GuardDuty => guardduty::map(rec, check, members, batch, &mut self.tally),
-            Table::VpcFlow => match layout {
-                Some(l) => vpcflow::map(rec, l, &mut self.lines, batch, &mut self.tally),
-                None => Err(RecordError::NoFields),
-            },
-        };
+        let table = object.table();
+        let batch = &mut self.batches[table];
+        let notes = &mut self.tally.notes;
+        let mapped = table::map(object, rec, &mut self.scratch, batch, notes);
         if let Err(e) = mapped {
             batch.rollback_row();
             return Err(e);
@@ -209,64 +190,16 @@ impl Mapper {
         }
         if !batch.fits(size, self.settings.max_request_bytes) {
             let full = batch.split_off_committed(self.pools.batch(table));
-            self.seal(full, out);
+            self.seal(table, full, out);
         }
-        let batch = &mut self.batches[table.index()];
+        let batch = &mut self.batches[table];
         batch.commit_row_sized(size, ticket);
-        self.tally.rows[table.index()] += 1;
+        self.tally.rows[table] += 1;
         Ok(())
     }
 
-    /// A JSON Lines record that failed may be several lines run together by a broken one:
-    /// try each line on its own. Returns whether that explained the failure (each line then
-    /// became a row or its own dead letter).
-    /// `index` and `offset` locate `rec` in its object, for the dead letters.
-    fn resync_lines(
-        &mut self,
-        rec: &[u8],
-        key: &str,
-        index: u64,
-        offset: u64,
-        ticket: Option<&Ticket>,
-        out: &mut dyn Output,
-    ) -> bool {
-        let mut lines: Vec<(usize, &[u8])> = Vec::new();
-        let mut at = 0;
-        for line in rec.split(|&b| b == b'\n') {
-            if line.iter().any(|b| !b.is_ascii_whitespace()) {
-                lines.push((at, line));
-            }
-            at += line.len() + 1;
-        }
-        // JSON Lines run together: every line starts an object. A pretty-printed object that
-        // is broken is one bad record, not one per line.
-        if lines.len() < 2 || !lines.iter().all(|(_, l)| l.first() == Some(&b'{')) {
-            return false;
-        }
-        for (at, line) in lines {
-            if let Err(e) = self.map_record(
-                Table::GuardDuty,
-                Framed {
-                    bytes: line,
-                    check: Check::Unchecked,
-                    members: None,
-                },
-                None,
-                ticket,
-                out,
-            ) {
-                let mut dl = DeadLetter::new(key, e.reason(), e.to_string()).with_record(line);
-                dl.table = Some(Table::GuardDuty.name().into());
-                dl.record_index = Some(index);
-                dl.byte_offset = Some(offset + at as u64);
-                self.dead(dl, out);
-            }
-        }
-        true
-    }
-
     /// Encodes and compresses a full batch and hands it on.
-    fn seal(&mut self, mut batch: Batch, out: &mut dyn Output) {
+    fn seal(&mut self, table: Table, mut batch: Batch, out: &mut dyn Output) {
         if batch.is_empty() {
             return;
         }
@@ -276,7 +209,7 @@ impl Mapper {
         self.gzip.compress(&[b"[", json, b"]"], &mut body);
         let tickets = batch.take_tickets();
         out.request(Request {
-            table: batch.table(),
+            table,
             raw_bytes,
             body,
             batch,
@@ -289,34 +222,30 @@ impl Mapper {
     /// Seals the batches whose first row waited longer than `linger`.
     pub fn flush_older_than(&mut self, linger: Duration, out: &mut dyn Output) {
         for t in Table::ALL {
-            let b = &self.batches[t.index()];
+            let b = &self.batches[t];
             if b.opened().is_some_and(|o| o.elapsed() >= linger) {
                 let mut fresh = self.pools.batch(t);
                 fresh.reserve_like(b);
-                let full = std::mem::replace(&mut self.batches[t.index()], fresh);
-                self.seal(full, out);
+                let full = std::mem::replace(&mut self.batches[t], fresh);
+                self.seal(t, full, out);
             }
         }
     }
 
     pub fn flush_all(&mut self, out: &mut dyn Output) {
         for t in Table::ALL {
-            if self.batches[t.index()].is_empty() {
+            if self.batches[t].is_empty() {
                 continue;
             }
             let mut fresh = self.pools.batch(t);
-            fresh.reserve_like(&self.batches[t.index()]);
-            let full = std::mem::replace(&mut self.batches[t.index()], fresh);
-            self.seal(full, out);
+            fresh.reserve_like(&self.batches[t]);
+            let full = std::mem::replace(&mut self.batches[t], fresh);
+            self.seal(t, full, out);
         }
     }
 }
 
-/// A request body for `rows` of `batch` outside the hot path (a split request, a replay):
-/// the gzip-compressed JSON array and the size of the JSON.
+/// A request body for `rows` of `batch` outside the hot path: see [`Batch::request_body`].
 pub fn request_body(batch: &Batch, rows: std::ops::Range<usize>, level: u32) -> (Vec<u8>, usize) {
-    let json = batch.rows_json(rows);
-    let mut body = Vec::new();
-    Gzip::new(level).compress(&[b"[", json, b"]"], &mut body);
-    (body, json.len() + 2)
+    batch.request_body(rows, level)
 }

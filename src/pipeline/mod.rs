@@ -32,14 +32,14 @@ pub use mapper::{BatchSettings, Job, Mapper, Output};
 
 use crate::ack::{AckListener, Outcome, Ticket};
 use crate::decode::{self, Encoding};
-use crate::frame::{self, End, FrameError, JsonMode, JsonSplitter, Limits, LineSplitter, Span};
+use crate::frame::{self, End, FrameError, Limits, Span};
 use crate::pool::Pools;
 use crate::route::{Route, Router};
 use crate::run_context::RunContext;
 use crate::sink::dead_letter::{DeadLetter, DeadLetters};
 use crate::sink::{Request, Settle, Settler, Sink};
 use crate::stats::{FailureKind, Stats, Tally};
-use crate::table::{vpcflow, Table};
+use crate::table::{ObjectState, Table};
 
 pub mod args;
 pub mod summary;
@@ -190,9 +190,9 @@ pub fn read_object(
     };
     let mut decoded = 0u64;
     let mut header_error: Option<String> = None;
-    let mut layout: Option<Arc<vpcflow::Layout>> = None;
+    let mut object = ObjectState::new(table);
     let mut emit = |mut chunk: frame::Chunk| -> bool {
-        if table == Table::VpcFlow && layout.is_none() {
+        if object.wants_header() {
             // The object's first line is its header; one too long to buffer is no header.
             let (start, end) = match chunk.spans.first() {
                 None => return true,
@@ -204,58 +204,26 @@ pub fn read_object(
                     return false;
                 }
             };
-            match vpcflow::Layout::from_header(&chunk.data[start as usize..end as usize]) {
-                Ok(l) => {
-                    for u in &l.unknown {
-                        tally.note("unknown_field", Table::VpcFlow, u);
-                    }
-                    layout = Some(l);
-                }
-                Err(e) => {
-                    header_error = Some(e.to_string());
-                    return false;
-                }
+            let header = &chunk.data[start as usize..end as usize];
+            if let Err(e) = object.read_header(header, &mut tally.notes) {
+                header_error = Some(e.to_string());
+                return false;
             }
             chunk.spans.remove(0);
             chunk.first_record += 1;
         }
         dispatch(Job {
-            table,
+            object: object.clone(),
             chunk,
             key: key.clone(),
             ticket: ticket.cloned(),
-            layout: layout.clone(),
         })
-    };
-    let mode = match table {
-        Table::CloudTrail => Some(JsonMode::Records),
-        Table::GuardDuty => Some(JsonMode::Values),
-        Table::VpcFlow => None,
     };
     let mut count = |n: u64| {
         decoded += n;
         Stats::add(&stats.bytes_decoded, n);
     };
-    let end = match mode {
-        Some(m) => frame::frame(
-            decoder,
-            &mut JsonSplitter::new(m).descending(table.nested_objects()),
-            limits,
-            pools,
-            share,
-            &mut count,
-            &mut emit,
-        ),
-        None => frame::frame(
-            decoder,
-            &mut LineSplitter::new(),
-            limits,
-            pools,
-            share,
-            &mut count,
-            &mut emit,
-        ),
-    };
+    let end = frame::frame_table(table, decoder, limits, pools, share, &mut count, &mut emit);
     let fault = |reason: &'static str, detail: String, at: Option<u64>| {
         let mut dl = DeadLetter::new(key, reason, detail);
         dl.table = Some(table.name().into());
@@ -646,10 +614,10 @@ impl Settle for Settled {
                 .sink
                 .observe(handed.elapsed().as_secs_f64());
         }
-        let i = req.table.index();
-        Stats::add(&self.stats.requests[i], 1);
-        Stats::add(&self.stats.request_bytes[i], req.body.len() as u64);
-        Stats::add(&self.stats.request_raw_bytes[i], req.raw_bytes as u64);
+        let t = req.table;
+        Stats::add(&self.stats.requests[t], 1);
+        Stats::add(&self.stats.request_bytes[t], req.body.len() as u64);
+        Stats::add(&self.stats.request_raw_bytes[t], req.raw_bytes as u64);
         self.pools.recycle(req);
     }
 }

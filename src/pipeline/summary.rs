@@ -57,12 +57,12 @@ impl Summary {
             records: g(&stats.records),
             tables: Table::ALL
                 .iter()
-                .map(|t| TableSummary {
+                .map(|&t| TableSummary {
                     table: t.name(),
-                    rows: g(&stats.rows[t.index()]),
-                    requests: g(&stats.requests[t.index()]),
-                    bytes_out: g(&stats.request_bytes[t.index()]),
-                    raw_bytes_out: g(&stats.request_raw_bytes[t.index()]),
+                    rows: g(&stats.rows[t]),
+                    requests: g(&stats.requests[t]),
+                    bytes_out: g(&stats.request_bytes[t]),
+                    raw_bytes_out: g(&stats.request_raw_bytes[t]),
                 })
                 .collect(),
             dead_letters: stats.dead_letter_counts(),

@@ -7,11 +7,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{Request, Settler, Sink, SinkError};
-use crate::table::Table;
+use crate::table::{PerTable, Table};
 
 pub struct DirSink {
     root: PathBuf,
-    next: [u64; 3],
+    next: PerTable<u64>,
     run: String,
 }
 
@@ -32,7 +32,7 @@ impl DirSink {
             .unwrap_or_else(|_| "run".into());
         Ok(DirSink {
             root: root.to_path_buf(),
-            next: [0; 3],
+            next: PerTable::default(),
             run: format!("{run}-{}", std::process::id()),
         })
     }
@@ -40,7 +40,7 @@ impl DirSink {
 
 impl Sink for DirSink {
     fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
-        let n = &mut self.next[req.table.index()];
+        let n = &mut self.next[req.table];
         *n += 1;
         let dir = self.root.join(req.table.name());
         let path = dir.join(format!("{}-{:06}.json.gz", self.run, n));

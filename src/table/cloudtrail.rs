@@ -11,11 +11,10 @@
 
 use super::declare_columns;
 use super::value::{map_row, walk_record, Row};
-use super::{RecordError, Table};
+use super::{Check, RecordError, Table};
 use crate::batch::Batch;
-use crate::frame::Check;
+use crate::counters::Counters;
 use crate::json::{Kind, Member, MemberSpan, Value};
-use crate::stats::Tally;
 
 declare_columns! {
     TimeGenerated: DateTime = "eventTime",
@@ -75,16 +74,16 @@ pub const NESTED_OBJECTS: &[&[u8]] = &[b"userIdentity", b"tlsDetails"];
 /// Maps one CloudTrail record into the pending row of `batch`. On error the caller rolls the
 /// row back and dead-letters the record. `check`: what the framer already checked (see
 /// [`Check`]).
-pub fn map(
+pub(super) fn map(
     rec: &[u8],
     check: Check,
     index: Option<&[MemberSpan]>,
     batch: &mut Batch,
-    tally: &mut Tally,
+    notes: &mut Counters,
 ) -> Result<(), RecordError> {
     map_row(
         batch,
-        tally,
+        notes,
         Table::CloudTrail,
         rec,
         check == Check::Minified,
@@ -107,7 +106,7 @@ fn fill(
         }
         let Ok(v) = m.value() else { return };
         let col = match k {
-            b"eventTime" => return row.datetime(Col::TimeGenerated as usize, v),
+            b"eventTime" => return row.datetime(Col::TimeGenerated, v),
             b"eventID" => Col::AwsEventId,
             b"eventVersion" => Col::EventVersion,
             b"eventSource" => Col::EventSource,
@@ -124,19 +123,19 @@ fn fill(
             b"sharedEventID" => Col::SharedEventId,
             b"vpcEndpointId" => Col::VpcEndpointId,
             b"eventCategory" => Col::Category,
-            b"readOnly" => return row.boolean(Col::ReadOnly as usize, v),
-            b"managementEvent" => return row.boolean(Col::ManagementEvent as usize, v),
+            b"readOnly" => return row.boolean(Col::ReadOnly, v),
+            b"managementEvent" => return row.boolean(Col::ManagementEvent, v),
             b"requestParameters" => {
-                row.json_text(Col::RequestParameters as usize, v);
+                row.json_text(Col::RequestParameters, v);
                 return ip_permission(row, v);
             }
-            b"responseElements" => return row.json_text(Col::ResponseElements as usize, v),
-            b"additionalEventData" => return row.json_text(Col::AdditionalEventData as usize, v),
-            b"resources" => return row.json_text(Col::Resources as usize, v),
-            b"serviceEventDetails" => return row.json_text(Col::ServiceEventDetails as usize, v),
+            b"responseElements" => return row.json_text(Col::ResponseElements, v),
+            b"additionalEventData" => return row.json_text(Col::AdditionalEventData, v),
+            b"resources" => return row.json_text(Col::Resources, v),
+            b"serviceEventDetails" => return row.json_text(Col::ServiceEventDetails, v),
             _ => return,
         };
-        row.string(col as usize, v);
+        row.string(col, v);
     })
 }
 
@@ -152,7 +151,7 @@ fn each_field<'a>(v: Value<'a>, mut f: impl FnMut(&'a [u8], Value<'a>)) {
 /// Takes a member's value for a string column.
 fn string_member(row: &mut Row, col: Col, m: &mut Member) {
     if let Ok(v) = m.value() {
-        row.string(col as usize, v);
+        row.string(col, v);
     }
 }
 
@@ -196,10 +195,10 @@ fn user_identity(row: &mut Row, ui: &mut Member) {
         string_member(row, col, m);
     });
     if let Some(v) = on_behalf_user.or(own_user) {
-        row.string(Col::UserIdentityUserId as usize, v);
+        row.string(Col::UserIdentityUserId, v);
     }
     if let Some(v) = on_behalf_store.or(own_store) {
-        row.string(Col::UserIdentityStoreArn as usize, v);
+        row.string(Col::UserIdentityStoreArn, v);
     }
 }
 
@@ -209,12 +208,12 @@ fn session_context(row: &mut Row, sc: &mut Member) {
             let _ = m.object(&mut |k, m| match k {
                 b"mfaAuthenticated" => {
                     if let Ok(v) = m.value() {
-                        row.boolean(Col::SessionMfaAuthenticated as usize, v);
+                        row.boolean(Col::SessionMfaAuthenticated, v);
                     }
                 }
                 b"creationDate" => {
                     if let Ok(v) = m.value() {
-                        row.datetime(Col::SessionCreationDate as usize, v);
+                        row.datetime(Col::SessionCreationDate, v);
                     }
                 }
                 _ => {}
@@ -277,13 +276,13 @@ fn ip_permission(row: &mut Row, rp: Value) {
                     .and_then(|i| i.first_element())
                     .and_then(|r| r.get(b"cidrIp"))
                 {
-                    row.string(Col::CidrIp as usize, cidr);
+                    row.string(Col::CidrIp, cidr);
                 }
                 return;
             }
             _ => return,
         };
-        row.string(col as usize, v);
+        row.string(col, v);
     });
 }
 
@@ -292,9 +291,9 @@ mod tests {
     use super::*;
 
     fn map_str(rec: &str, check: Check) -> Result<String, RecordError> {
-        let mut b = Batch::new(Table::CloudTrail);
-        let mut t = Tally::default();
-        map(rec.as_bytes(), check, None, &mut b, &mut t)?;
+        let mut b = Table::CloudTrail.batch();
+        let mut notes = Counters::default();
+        map(rec.as_bytes(), check, None, &mut b, &mut notes)?;
         b.commit_row(None);
         let mut out = Vec::new();
         b.encode_json(0..1, &mut out);
@@ -306,9 +305,9 @@ mod tests {
     #[test]
     fn duplicate_keys_last_wins_notes_once() {
         let rec = r#"{"eventName":"A","readOnly":"maybe","userIdentity":{"userId":"u0","type":"IAMUser","userId":"u1","userId":null},"eventName":"B"}"#;
-        let mut b = Batch::new(Table::CloudTrail);
-        let mut t = Tally::default();
-        map(rec.as_bytes(), Check::Unchecked, None, &mut b, &mut t).unwrap();
+        let mut b = Table::CloudTrail.batch();
+        let mut notes = Counters::default();
+        map(rec.as_bytes(), Check::Unchecked, None, &mut b, &mut notes).unwrap();
         b.commit_row(None);
         let mut out = Vec::new();
         b.encode_json(0..1, &mut out);
@@ -319,10 +318,10 @@ mod tests {
         assert_eq!(row["UserIdentityType"], "IAMUser");
         assert_eq!(row.len(), 3, "{row:?}");
         assert_eq!(
-            t.notes.get("invalid_bool:AWSCloudTrail.ReadOnly"),
+            notes.get("invalid_bool:AWSCloudTrail.ReadOnly"),
             1,
             "{:?}",
-            t.notes
+            notes
         );
         // Written directly (no duplicate): the record's key order.
         let rec = r#"{"readOnly":true,"eventName":"A","eventTime":"2026-11-24T12:00:00Z"}"#;
@@ -359,13 +358,13 @@ mod tests {
         crate::json::Cursor::new(rec.as_bytes())
             .index_object(NESTED_OBJECTS, &mut index)
             .unwrap();
-        let mut b = Batch::new(Table::CloudTrail);
+        let mut b = Table::CloudTrail.batch();
         map(
             rec.as_bytes(),
             Check::Minified,
             Some(&index),
             &mut b,
-            &mut Tally::default(),
+            &mut Counters::default(),
         )
         .unwrap();
         b.commit_row(None);

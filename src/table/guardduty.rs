@@ -5,11 +5,10 @@
 
 use super::declare_columns;
 use super::value::{map_row, walk_record, Row};
-use super::{RecordError, Table};
+use super::{Check, RecordError, Table};
 use crate::batch::Batch;
-use crate::frame::Check;
+use crate::counters::Counters;
 use crate::json::{Kind, MemberSpan, Value};
-use crate::stats::Tally;
 
 declare_columns! {
     TimeGenerated: DateTime = "updatedAt",
@@ -30,16 +29,16 @@ declare_columns! {
 
 /// `check`: what the framer already checked (see [`Check`]); `index`: the record's member
 /// spans, when the framer indexed it.
-pub fn map(
+pub(super) fn map(
     rec: &[u8],
     check: Check,
     index: Option<&[MemberSpan]>,
     batch: &mut Batch,
-    tally: &mut Tally,
+    notes: &mut Counters,
 ) -> Result<(), RecordError> {
     map_row(
         batch,
-        tally,
+        notes,
         Table::GuardDuty,
         rec,
         check == Check::Minified,
@@ -68,11 +67,11 @@ pub fn map(
 
 fn finding_field(row: &mut Row, k: &[u8], v: Value) {
     let col = match k {
-        b"updatedAt" => return row.datetime(Col::TimeGenerated as usize, v),
-        b"createdAt" => return row.datetime(Col::TimeCreated as usize, v),
-        b"resource" => return row.dynamic(Col::ResourceDetails as usize, v),
-        b"service" => return row.dynamic(Col::ServiceDetails as usize, v),
-        b"severity" => return row.int_truncated(Col::Severity as usize, v),
+        b"updatedAt" => return row.datetime(Col::TimeGenerated, v),
+        b"createdAt" => return row.datetime(Col::TimeCreated, v),
+        b"resource" => return row.dynamic(Col::ResourceDetails, v),
+        b"service" => return row.dynamic(Col::ServiceDetails, v),
+        b"severity" => return row.int_truncated(Col::Severity, v),
         b"accountId" => Col::AccountId,
         b"region" => Col::Region,
         b"partition" => Col::Partition,
@@ -84,5 +83,5 @@ fn finding_field(row: &mut Row, k: &[u8], v: Value) {
         b"description" => Col::Description,
         _ => return,
     };
-    row.string(col as usize, v);
+    row.string(col, v);
 }

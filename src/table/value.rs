@@ -2,11 +2,10 @@
 //! mappers share (absent means no key, 64 KB truncation on a character boundary, JSON-text and
 //! dynamic columns, lenient booleans, ISO 8601 pass-through).
 
+use super::{note, Check, ColType, Column, Table, FIELD_LIMIT};
 use crate::batch::Batch;
-use crate::frame::Check;
+use crate::counters::Counters;
 use crate::json::{self, Kind, Value};
-use crate::stats::Tally;
-use crate::table::{Table, FIELD_LIMIT};
 
 /// Why one record could not become a row. Each goes to the dead-letter store; the other
 /// records of the object go on.
@@ -116,9 +115,12 @@ pub(crate) fn kind_name(k: Kind) -> &'static str {
 /// [`Batch::begin_direct`]) unless a column comes twice (a duplicated key): then the record is
 /// mapped again by column, where the last value wins as before. Notes wait for the row to be
 /// kept, so that a record mapped twice is noted once.
+///
+/// The writers take a table's `Col` ([`Column`]); each checks in debug builds that the
+/// column is declared with the type it writes, then writes by position.
 pub(crate) struct Row<'b> {
     batch: &'b mut Batch,
-    tally: &'b mut Tally,
+    notes: &'b mut Counters,
     /// The record's bytes, which the values are slices of.
     rec: &'b [u8],
     /// The record has no insignificant whitespace: nested values are copied as they are.
@@ -127,7 +129,7 @@ pub(crate) struct Row<'b> {
     direct: Option<u64>,
     /// A column came twice while writing directly.
     again: bool,
-    notes: Vec<(&'static str, usize)>,
+    pending_notes: Vec<(&'static str, usize)>,
 }
 
 fn floor_char_boundary(s: &[u8], max: usize) -> usize {
@@ -146,27 +148,27 @@ fn floor_char_boundary(s: &[u8], max: usize) -> usize {
 /// column. On error the caller rolls the batch's row back.
 pub(crate) fn map_row(
     batch: &mut Batch,
-    tally: &mut Tally,
+    notes: &mut Counters,
     table: Table,
     rec: &[u8],
     minified: bool,
     mut fill: impl FnMut(&mut Row) -> Result<(), RecordError>,
 ) -> Result<(), RecordError> {
-    let mut row = Row::new(batch, tally, rec, minified, true);
+    let mut row = Row::new(batch, notes, rec, minified, true);
     fill(&mut row)?;
     if row.again {
         row.batch.rollback_row();
-        row = Row::new(row.batch, row.tally, rec, minified, false);
+        row = Row::new(row.batch, row.notes, rec, minified, false);
         fill(&mut row)?;
     }
     let Row {
         batch,
-        tally,
         notes,
+        pending_notes,
         ..
     } = row;
-    for (what, col) in notes {
-        tally.note(what, table, table.columns()[col].name);
+    for (what, col) in pending_notes {
+        note(notes, what, table, table.columns()[col].name);
     }
     if !batch.end_row() {
         return Err(RecordError::NoFields);
@@ -185,7 +187,7 @@ pub(crate) fn write_text(text: &[u8], out: &mut Vec<u8>) -> bool {
 impl<'b> Row<'b> {
     fn new(
         batch: &'b mut Batch,
-        tally: &'b mut Tally,
+        notes: &'b mut Counters,
         rec: &'b [u8],
         minified: bool,
         direct: bool,
@@ -195,12 +197,12 @@ impl<'b> Row<'b> {
         }
         Row {
             batch,
-            tally,
+            notes,
             rec,
             minified,
             direct: direct.then_some(0),
             again: false,
-            notes: Vec::new(),
+            pending_notes: Vec::new(),
         }
     }
 
@@ -227,7 +229,7 @@ impl<'b> Row<'b> {
     /// Drops what was written and starts the row over (in the same mode).
     pub fn restart(&mut self) {
         self.batch.rollback_row();
-        self.notes.clear();
+        self.pending_notes.clear();
         self.again = false;
         if let Some(written) = &mut self.direct {
             *written = 0;
@@ -236,7 +238,7 @@ impl<'b> Row<'b> {
     }
 
     fn note(&mut self, what: &'static str, col: usize) {
-        self.notes.push((what, col));
+        self.pending_notes.push((what, col));
     }
 
     /// The buffer to append the encoded value of `col` to; a value must follow.
@@ -255,9 +257,51 @@ impl<'b> Row<'b> {
         self.batch.direct_key(col)
     }
 
+    /// A string column: see [`Row::string_at`].
+    #[inline(always)]
+    pub fn string(&mut self, col: impl Column, v: Value) {
+        debug_assert_eq!(col.ty(), ColType::String, "{col:?}");
+        self.string_at(col.index(), v);
+    }
+
+    /// A JSON-text string column: see [`Row::json_text_at`].
+    #[inline(always)]
+    pub fn json_text(&mut self, col: impl Column, v: Value) {
+        debug_assert_eq!(col.ty(), ColType::String, "{col:?}");
+        self.json_text_at(col.index(), v);
+    }
+
+    /// A dynamic column: see [`Row::dynamic_at`].
+    #[inline(always)]
+    pub fn dynamic(&mut self, col: impl Column, v: Value) {
+        debug_assert_eq!(col.ty(), ColType::Dynamic, "{col:?}");
+        self.dynamic_at(col.index(), v);
+    }
+
+    /// A bool column: see [`Row::boolean_at`].
+    #[inline(always)]
+    pub fn boolean(&mut self, col: impl Column, v: Value) {
+        debug_assert_eq!(col.ty(), ColType::Bool, "{col:?}");
+        self.boolean_at(col.index(), v);
+    }
+
+    /// A datetime column: see [`Row::datetime_at`].
+    #[inline(always)]
+    pub fn datetime(&mut self, col: impl Column, v: Value) {
+        debug_assert_eq!(col.ty(), ColType::DateTime, "{col:?}");
+        self.datetime_at(col.index(), v);
+    }
+
+    /// An int column: see [`Row::int_truncated_at`].
+    #[inline(always)]
+    pub fn int_truncated(&mut self, col: impl Column, v: Value) {
+        debug_assert_eq!(col.ty(), ColType::Int, "{col:?}");
+        self.int_truncated_at(col.index(), v);
+    }
+
     /// A string column. JSON strings are copied still escaped; other scalars become their
     /// text; objects and arrays their minified JSON text; null means absent.
-    pub fn string(&mut self, col: usize, v: Value) {
+    fn string_at(&mut self, col: usize, v: Value) {
         match v.kind {
             Kind::Null => {}
             Kind::String => {
@@ -269,29 +313,29 @@ impl<'b> Row<'b> {
                 } else {
                     let mut text = Vec::with_capacity(content.len());
                     json::unescape_into(content, &mut text);
-                    self.text(col, &text);
+                    self.text_at(col, &text);
                 }
             }
-            Kind::Number if v.raw.len() > FIELD_LIMIT => self.text(col, v.raw),
+            Kind::Number if v.raw.len() > FIELD_LIMIT => self.text_at(col, v.raw),
             Kind::Number | Kind::Bool => {
                 let out = self.out(col);
                 out.push(b'"');
                 out.extend_from_slice(v.raw);
                 out.push(b'"');
             }
-            Kind::Object | Kind::Array => self.json_text(col, v),
+            Kind::Object | Kind::Array => self.json_text_at(col, v),
         }
     }
 
     /// A string column from plain (unescaped, valid UTF-8) text, truncated at the field limit.
-    pub fn text(&mut self, col: usize, text: &[u8]) {
+    fn text_at(&mut self, col: usize, text: &[u8]) {
         if write_text(text, self.out(col)) {
             self.note("truncated", col);
         }
     }
 
     /// A JSON-text string column: the value's minified JSON text, as a JSON string.
-    pub fn json_text(&mut self, col: usize, v: Value) {
+    fn json_text_at(&mut self, col: usize, v: Value) {
         if v.is_null() {
             return;
         }
@@ -308,12 +352,12 @@ impl<'b> Row<'b> {
         } else {
             let mut text = Vec::with_capacity(v.raw.len());
             json::minify_into(v.raw, &mut text);
-            self.text(col, &text);
+            self.text_at(col, &text);
         }
     }
 
     /// A dynamic column: the value itself, minified.
-    pub fn dynamic(&mut self, col: usize, v: Value) {
+    fn dynamic_at(&mut self, col: usize, v: Value) {
         if v.is_null() {
             return;
         }
@@ -325,7 +369,7 @@ impl<'b> Row<'b> {
     }
 
     /// A bool column: JSON booleans, or the strings "true"/"false" in any case.
-    pub fn boolean(&mut self, col: usize, v: Value) {
+    fn boolean_at(&mut self, col: usize, v: Value) {
         let b = match v.kind {
             Kind::Null => return,
             Kind::Bool => v.raw == b"true",
@@ -346,7 +390,7 @@ impl<'b> Row<'b> {
     }
 
     /// A datetime column from an ISO 8601 string, passed through as AWS wrote it.
-    pub fn datetime(&mut self, col: usize, v: Value) {
+    fn datetime_at(&mut self, col: usize, v: Value) {
         match v.kind {
             Kind::Null => {}
             Kind::String if is_iso8601(&v.raw[1..v.raw.len() - 1]) => {
@@ -357,7 +401,7 @@ impl<'b> Row<'b> {
     }
 
     /// An int column from a number, truncated toward zero (GuardDuty severity 8.9 is 8).
-    pub fn int_truncated(&mut self, col: usize, v: Value) {
+    fn int_truncated_at(&mut self, col: usize, v: Value) {
         let text = match v.kind {
             Kind::Null => return,
             Kind::Number => v.raw,

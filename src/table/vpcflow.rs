@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use super::declare_columns;
 use super::value::itoa_buf;
-use super::{ColType, Key, RecordError, Table};
+use super::{note, ColType, Key, RecordError, Table};
 use crate::batch::Batch;
-use crate::stats::Tally;
+use crate::counters::Counters;
 
 declare_columns! {
     TimeGenerated: DateTime = "start",
@@ -413,12 +413,12 @@ fn ws_bytes(x: u64) -> u64 {
 
 /// Maps one data line into a row of `batch`, written directly in header order (see
 /// [`Batch::begin_direct`]). On error the caller rolls the row back and dead-letters the line.
-pub fn map(
+pub(super) fn map(
     line: &[u8],
     layout: &Layout,
     state: &mut LineState,
     batch: &mut Batch,
-    tally: &mut Tally,
+    notes: &mut Counters,
 ) -> Result<(), RecordError> {
     let scan = state.tokenize(line);
     if !scan.ascii {
@@ -455,7 +455,7 @@ pub fn map(
                 slot.key.write(out);
                 if tok.len() > super::FIELD_LIMIT {
                     if super::value::write_text(tok, out) {
-                        tally.note("truncated", Table::VpcFlow, COLUMNS[slot.col].name);
+                        note(notes, "truncated", Table::VpcFlow, COLUMNS[slot.col].name);
                     }
                 } else if plain {
                     out.push(b'"');
@@ -472,7 +472,7 @@ pub fn map(
                 let v = if fits {
                     v
                 } else if col == Col::Packets as usize {
-                    tally.note("clamped", Table::VpcFlow, COLUMNS[col].name);
+                    note(notes, "clamped", Table::VpcFlow, COLUMNS[col].name);
                     v.clamp(i32::MIN as i64, i32::MAX as i64)
                 } else {
                     return Err(bad_number(col, tok, "32-bit integer"));
@@ -529,14 +529,14 @@ mod tests {
 
     fn row(header: &str, line: &str) -> Result<String, RecordError> {
         let layout = Layout::from_header(header.as_bytes()).unwrap();
-        let mut b = Batch::new(Table::VpcFlow);
-        let mut t = Tally::default();
+        let mut b = Table::VpcFlow.batch();
+        let mut notes = Counters::default();
         let r = map(
             line.as_bytes(),
             &layout,
             &mut LineState::default(),
             &mut b,
-            &mut t,
+            &mut notes,
         );
         if r.is_err() {
             b.rollback_row();

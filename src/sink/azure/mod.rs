@@ -64,7 +64,7 @@ use super::{Request, Settler, Sink, SinkError};
 use crate::pipeline::mapper::request_body;
 use crate::run_context::RunContext;
 use crate::stats::{Counters, FailureKind, Stats};
-use crate::table::Table;
+use crate::table::{PerTable, Table};
 
 /// Where one table's rows may go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub struct SinkStats {
     calls: Mutex<Counters>,
     /// Call latency by DCR and stream.
     pub latency: LatencyFamily,
-    pub rows_accepted: [std::sync::atomic::AtomicU64; 3],
+    pub rows_accepted: PerTable<std::sync::atomic::AtomicU64>,
     pub splits: std::sync::atomic::AtomicU64,
     pub retries: std::sync::atomic::AtomicU64,
     pub token_refreshes: std::sync::atomic::AtomicU64,
@@ -195,7 +195,7 @@ impl SinkStats {
 struct Shared {
     http: reqwest::Client,
     auth: TokenProvider,
-    groups: [Option<Group<Target>>; 3],
+    groups: PerTable<Option<Group<Target>>>,
     dead: Arc<DeadLetters>,
     stats: Arc<Stats>,
     sink_stats: Arc<SinkStats>,
@@ -234,7 +234,7 @@ impl AzureSink {
             .user_agent(concat!("logferry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SinkError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let mut groups: [Option<Group<Target>>; 3] = [None, None, None];
+        let mut groups: PerTable<Option<Group<Target>>> = PerTable::default();
         let mut max_outstanding = 0u32;
         for table in Table::ALL {
             let targets: Vec<Arc<Target>> = settings
@@ -258,7 +258,7 @@ impl AzureSink {
                 );
             } else {
                 max_outstanding += (targets.len() as f64 * settings.concurrency.max) as u32;
-                groups[table.index()] = Some(Group::new(targets));
+                groups[table] = Some(Group::new(targets));
             }
         }
         // Room for every slot to be busy plus as many waiting (a throttled table's requests
@@ -322,7 +322,7 @@ impl Sink for AzureSink {
         if let Some(f) = self.fatal() {
             return Err(SinkError::Config(f));
         }
-        if self.shared.groups[req.table.index()].is_none() {
+        if self.shared.groups[req.table].is_none() {
             return Err(SinkError::Config(format!(
                 "no DCR target for table {}: add one to [azure] (dcr = [\"{}=dcr-...\"])",
                 req.table,
@@ -409,7 +409,7 @@ fn request_id() -> String {
 }
 
 async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Result<Sent, GaveUp> {
-    let Some(group) = &shared.groups[req.table.index()] else {
+    let Some(group) = &shared.groups[req.table] else {
         return Err(GaveUp);
     };
     let started = Instant::now();
@@ -459,7 +459,7 @@ async fn send_part(shared: &Arc<Shared>, req: &Arc<Request>, part: Part) -> Resu
                     .rows_accepted
                     .fetch_add(part.rows.len() as u64, Ordering::Relaxed);
                 Stats::add(
-                    &shared.sink_stats.rows_accepted[req.table.index()],
+                    &shared.sink_stats.rows_accepted[req.table],
                     part.rows.len() as u64,
                 );
                 return Ok(Sent::Done);
