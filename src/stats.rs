@@ -2,8 +2,8 @@
 //! per chunk, so no atomic is touched per record; rare events (a reason, a truncated column)
 //! are named counters.
 
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
@@ -134,44 +134,39 @@ impl Stats {
             self.rows[table].fetch_add(*r, Ordering::Relaxed);
         }
         if !t.dead_letters.is_empty() || !t.notes.is_empty() {
-            let mut n = self.lock();
+            let mut n = self.named.lock();
             n.dead_letters.merge(&t.dead_letters);
             n.notes.merge(&t.notes);
         }
         *t = Tally::default();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, NamedCounters> {
-        // A panic while holding this lock cannot leave the counters inconsistent.
-        self.named.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn skipped(&self, reason: &str) {
-        self.lock().skipped.add(reason, 1);
+        self.named.lock().skipped.add(reason, 1);
     }
 
     pub fn dead_letter(&self, reason: &str) {
-        self.lock().dead_letters.add(reason, 1);
+        self.named.lock().dead_letters.add(reason, 1);
     }
 
     pub fn failure(&self, kind: FailureKind) {
         if !kind.is_retried_by_a_queue() {
             self.failures_not_retried.fetch_add(1, Ordering::Relaxed);
         }
-        self.lock().failures.add(kind.name(), 1);
+        self.named.lock().failures.add(kind.name(), 1);
     }
 
     pub fn skipped_counts(&self) -> Counters {
-        self.lock().skipped.clone()
+        self.named.lock().skipped.clone()
     }
     pub fn dead_letter_counts(&self) -> Counters {
-        self.lock().dead_letters.clone()
+        self.named.lock().dead_letters.clone()
     }
     pub fn note_counts(&self) -> Counters {
-        self.lock().notes.clone()
+        self.named.lock().notes.clone()
     }
     pub fn failure_counts(&self) -> Counters {
-        self.lock().failures.clone()
+        self.named.lock().failures.clone()
     }
 
     pub fn add(counter: &AtomicU64, n: u64) {

@@ -3,10 +3,10 @@
 //! record is kept (as text when it is UTF-8, else base64) so it can be replayed once the cause
 //! is fixed.
 
+use parking_lot::Mutex;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -124,7 +124,7 @@ impl DeadLetters {
     pub fn write(&self, dl: &DeadLetter) -> io::Result<()> {
         let mut line = serde_json::to_vec(dl).map_err(io::Error::other)?;
         line.push(b'\n');
-        let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.writer.lock();
         if guard
             .as_ref()
             .is_some_and(|o| o.opened.elapsed() > ROTATE_AFTER)
@@ -164,7 +164,7 @@ impl DeadLetters {
 
     /// Finishes the zstd stream, syncs and renames the file, reporting any error.
     pub fn close(&self) -> io::Result<()> {
-        let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.writer.lock();
         match guard.take() {
             Some(o) => o.finish(),
             None => Ok(()),
@@ -249,7 +249,7 @@ mod tests {
             .write(&DeadLetter::new("b", "r", "two".into()))
             .unwrap();
         // Killed: the frame is never finished, the file keeps its partial name.
-        let open = store.writer.lock().unwrap().take().unwrap();
+        let open = store.writer.lock().take().unwrap();
         std::mem::forget(open);
         assert!(files(dir.path(), false).unwrap().is_empty());
         let partial = files(dir.path(), true).unwrap();

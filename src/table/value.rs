@@ -416,44 +416,13 @@ impl<'b> Row<'b> {
             });
         match parsed {
             Some(f) => {
-                let mut buf = itoa_buf(f.trunc() as i64);
-                self.out(col).extend_from_slice(buf.as_bytes_mut());
+                let mut buf = itoa::Buffer::new();
+                let text = buf.format(f.trunc() as i64);
+                self.out(col).extend_from_slice(text.as_bytes());
             }
             None => self.note("invalid_int", col),
         }
     }
-}
-
-/// Small integer formatting without allocation.
-pub(crate) struct IntText {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl IntText {
-    pub fn as_bytes_mut(&mut self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-pub(crate) fn itoa_buf(v: i64) -> IntText {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let neg = v < 0;
-    let mut n = v.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    IntText { buf, start: i }
 }
 
 /// Whether `s` is an ISO 8601 date-time that Azure accepts. The common AWS shapes
@@ -526,12 +495,5 @@ mod tests {
         let s = "aé".as_bytes(); // é is two bytes
         assert_eq!(floor_char_boundary(s, 2), 1);
         assert_eq!(floor_char_boundary(s, 3), 3);
-    }
-
-    #[test]
-    fn ints() {
-        assert_eq!(itoa_buf(-120).as_bytes_mut(), b"-120");
-        assert_eq!(itoa_buf(0).as_bytes_mut(), b"0");
-        assert_eq!(itoa_buf(i64::MIN).as_bytes_mut(), b"-9223372036854775808");
     }
 }

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use super::declare_columns;
-use super::value::itoa_buf;
 use super::{note, ColType, Key, RecordError, Table};
 use crate::batch::Batch;
 use crate::counters::Counters;
@@ -482,7 +481,7 @@ pub(super) fn map(
                 if fits && tok[0] != b'-' && (tok[0] != b'0' || tok.len() == 1) {
                     append_short(out, &line[a..], tok.len());
                 } else {
-                    out.extend_from_slice(itoa_buf(v).as_bytes_mut());
+                    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
                 }
             }
             ColType::DateTime => {
