@@ -1,6 +1,6 @@
 //! Named counters (a reason, a truncated column, a source's calls). They sit below every
 //! data-plane module because the mappers note what they change in them while knowing nothing
-//! of the run-wide [`crate::stats`] that merges them.
+//! of the run-wide stats (`src/stats.rs`) that merge them.
 
 use std::collections::BTreeMap;
 

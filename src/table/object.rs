@@ -132,3 +132,59 @@ pub fn map(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::ColType;
+
+    /// The JSON record that holds `value` at the dotted source path `path`.
+    fn nested(path: &str, value: &str) -> String {
+        path.split('.')
+            .rev()
+            .fold(value.to_string(), |v, k| format!("{{\"{k}\":{v}}}"))
+    }
+
+    /// Each column's declared AWS source (`declare_columns!`) and the key its mapper matches
+    /// are written apart: a record holding a value at the declared path fills the column.
+    /// (Sources with an index or an alternative are described in words and left out.)
+    #[test]
+    fn declared_sources_are_the_keys_the_mappers_read() {
+        for table in [Table::CloudTrail, Table::GuardDuty] {
+            let object = ObjectState::new(table);
+            for c in table.columns() {
+                if c.source.contains(['[', ',']) {
+                    continue;
+                }
+                let value = match c.ty {
+                    ColType::String => "\"x\"",
+                    ColType::DateTime => "\"2024-01-02T03:04:05Z\"",
+                    ColType::Bool => "true",
+                    ColType::Int | ColType::Long => "3",
+                    ColType::Dynamic => "{\"a\":1}",
+                };
+                let rec = nested(c.source, value);
+                let mut batch = table.batch();
+                let mut notes = Counters::default();
+                let mut scratch = Scratch::default();
+                let r = map(
+                    &object,
+                    Record::unchecked(rec.as_bytes()),
+                    &mut scratch,
+                    &mut batch,
+                    &mut notes,
+                );
+                assert_eq!(r, Ok(()), "{table} {rec}");
+                batch.commit_row(None);
+                let row: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(batch.rows_json(0..1)).unwrap();
+                assert!(
+                    row.contains_key(c.name),
+                    "{table}.{}: {rec} -> {row:?}",
+                    c.name
+                );
+                assert!(notes.is_empty(), "{notes:?}");
+            }
+        }
+    }
+}

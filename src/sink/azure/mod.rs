@@ -61,7 +61,6 @@ use self::client::{Reply, Target};
 use self::concurrency::{Bounds, Group, Limiter};
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::{Request, Settler, Sink, SinkError};
-use crate::pipeline::mapper::request_body;
 use crate::run_context::RunContext;
 use crate::stats::{Counters, FailureKind, Stats};
 use crate::table::{PerTable, Table};
@@ -601,7 +600,7 @@ async fn split(
         [rows.start..mid, mid..rows.end]
             .into_iter()
             .map(|r| Part {
-                body: Bytes::from(request_body(&req.batch, r.clone(), level).0),
+                body: Bytes::from(req.batch.request_body(r.clone(), level).0),
                 rows: r,
             })
             .collect::<Vec<_>>()
