@@ -24,7 +24,7 @@ use std::sync::Arc;
 use crate::ack::{AckListener, Outcome, Ticket};
 use crate::batch::Batch;
 use crate::sink::dead_letter::{self, DeadLetter, DeadLetters};
-use crate::sink::{Request, Settle, Settler, Sink, SinkError};
+use crate::sink::{Request, Settle, Sink, SinkError};
 use crate::stats::{Counters, Stats, Tally};
 use crate::table::{self, Framing, ObjectState, PerTable, Record, Scratch, Table};
 
@@ -170,7 +170,7 @@ pub fn replay(
     let outcomes = Arc::new(Outcomes {
         failed: AtomicU64::new(0),
     });
-    let settler: Settler = counted.clone();
+    let settle: Arc<dyn Settle> = counted.clone();
     let mut report = Report::default();
     let mut batches: PerTable<Batch> = PerTable::from_fn(Table::batch);
     let mut scratch = Scratch::default();
@@ -194,7 +194,7 @@ pub fn replay(
                 handed: None,
                 origin: Some(origin),
             },
-            &settler,
+            &settle,
         )
     };
     let keep = |dl: &DeadLetter, why: &str, report: &mut Report| -> Result<(), SinkError> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use logferry::pipeline::{self, Settings};
 use logferry::route::Router;
 use logferry::sink::dead_letter::DeadLetters;
-use logferry::sink::{Request, Settler, Sink, SinkError};
+use logferry::sink::{Request, Settle, Sink, SinkError};
 use logferry::source::dir::DirSource;
 use logferry::table::Table;
 
@@ -18,7 +18,7 @@ struct FailingSink {
 }
 
 impl Sink for FailingSink {
-    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
+    fn send(&mut self, req: Request, settle: &Arc<dyn Settle>) -> Result<(), SinkError> {
         if self.ok == 0 {
             return Err(SinkError::Io {
                 path: "test".into(),

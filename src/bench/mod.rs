@@ -19,7 +19,7 @@ use crate::json::MemberSpan;
 use crate::pipeline::{self, BatchSettings, Object, ObjectMapper, Settings, Source};
 use crate::route::Router;
 use crate::sink::dead_letter::DeadLetters;
-use crate::sink::{Request, Settler, Sink, SinkError};
+use crate::sink::{Request, Settle, Sink, SinkError};
 use crate::stats::Tally;
 use crate::table::{self, ObjectState, Record, Scratch, Table};
 
@@ -194,7 +194,7 @@ impl Source for MemSource<'_> {
 
 struct NullSink;
 impl Sink for NullSink {
-    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
+    fn send(&mut self, req: Request, settle: &Arc<dyn Settle>) -> Result<(), SinkError> {
         settle.accepted(req);
         Ok(())
     }

@@ -38,7 +38,7 @@ use crate::pool::Pools;
 use crate::route::{Route, Router};
 use crate::run_context::RunContext;
 use crate::sink::dead_letter::DeadLetters;
-use crate::sink::{Request, Settle, Settler, Sink};
+use crate::sink::{Request, Settle, Sink};
 use crate::stats::{FailureKind, Stats};
 
 pub mod args;
@@ -118,12 +118,12 @@ impl Default for Settings {
 }
 
 /// Counts a request the sink accepted and gives its buffers back to the pools.
-struct Settled {
+struct CountAndRecycle {
     stats: Arc<Stats>,
     pools: Arc<Pools>,
 }
 
-impl Settle for Settled {
+impl Settle for CountAndRecycle {
     fn accepted(&self, req: Request) {
         if let Some(handed) = req.handed {
             self.stats
@@ -181,7 +181,7 @@ pub fn run(
     thread::scope(|s| {
         let sink_stats = stats.clone();
         let shared_ref = &shared;
-        let settler: Settler = Arc::new(Settled {
+        let settle: Arc<dyn Settle> = Arc::new(CountAndRecycle {
             stats: stats.clone(),
             pools: shared.pools.clone(),
         });
@@ -201,7 +201,7 @@ pub fn run(
                     continue;
                 }
                 req.handed = Some(Instant::now());
-                if let Err(e) = sink.send(req, &settler) {
+                if let Err(e) = sink.send(req, &settle) {
                     tracing::error!(error = %e, "sink failed; stopping");
                     sink_stats.failure(FailureKind::Sink);
                     shared_ref.abort.cancel();

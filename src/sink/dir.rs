@@ -5,8 +5,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::{Request, Settler, Sink, SinkError};
+use super::{Request, Settle, Sink, SinkError};
 use crate::table::{PerTable, Table};
 
 pub struct DirSink {
@@ -39,7 +40,7 @@ impl DirSink {
 }
 
 impl Sink for DirSink {
-    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
+    fn send(&mut self, req: Request, settle: &Arc<dyn Settle>) -> Result<(), SinkError> {
         let n = &mut self.next[req.table];
         *n += 1;
         let dir = self.root.join(req.table.name());

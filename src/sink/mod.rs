@@ -51,12 +51,10 @@ pub trait Settle: Send + Sync {
     fn accepted(&self, req: Request);
 }
 
-pub type Settler = Arc<dyn Settle>;
-
 pub trait Sink: Send {
     /// Takes one request; calls `settle.accepted` once every row in it was accepted, now or
     /// later. `Err` means the sink cannot go on (the run stops).
-    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError>;
+    fn send(&mut self, req: Request, settle: &Arc<dyn Settle>) -> Result<(), SinkError>;
     /// Called once after the last request; returns when every request was settled or given up.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())

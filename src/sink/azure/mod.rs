@@ -60,7 +60,7 @@ use self::auth::{AuthError, TokenProvider};
 use self::client::{Reply, Target};
 use self::concurrency::{Bounds, Group, Limiter};
 use super::dead_letter::{DeadLetter, DeadLetters};
-use super::{Request, Settler, Sink, SinkError};
+use super::{Request, Settle, Sink, SinkError};
 use crate::run_context::RunContext;
 use crate::stats::{Counters, FailureKind, Stats};
 use crate::table::{PerTable, Table};
@@ -317,7 +317,7 @@ fn auth_fix(e: &AuthError) -> String {
 }
 
 impl Sink for AzureSink {
-    fn send(&mut self, req: Request, settle: &Settler) -> Result<(), SinkError> {
+    fn send(&mut self, req: Request, settle: &Arc<dyn Settle>) -> Result<(), SinkError> {
         if let Some(f) = self.fatal() {
             return Err(SinkError::Config(f));
         }
@@ -369,7 +369,7 @@ struct Part {
 /// unsettled, so its objects fail.
 struct GaveUp;
 
-async fn deliver(shared: &Arc<Shared>, mut req: Request, settle: &Settler) {
+async fn deliver(shared: &Arc<Shared>, mut req: Request, settle: &Arc<dyn Settle>) {
     let rows = req.batch.rows();
     let body = Bytes::from(std::mem::take(&mut req.body));
     let mut todo = vec![Part {
