@@ -176,7 +176,7 @@ pub fn frame_table<R: Read>(
     reader: R,
     limits: &Limits,
     pools: &Pools,
-    share: &dyn Fn() -> bool,
+    worker_idle: &dyn Fn() -> bool,
     bytes_read: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<End, FrameError> {
@@ -185,17 +185,33 @@ pub fn frame_table<R: Read>(
         Framing::JsonValues => JsonMode::Values,
         Framing::LinesWithHeader => {
             let splitter = &mut LineSplitter::new();
-            return frame(reader, splitter, limits, pools, share, bytes_read, emit);
+            return frame(
+                reader,
+                splitter,
+                limits,
+                pools,
+                worker_idle,
+                bytes_read,
+                emit,
+            );
         }
     };
     let splitter = &mut JsonSplitter::new(mode).descending(table.nested_objects());
-    frame(reader, splitter, limits, pools, share, bytes_read, emit)
+    frame(
+        reader,
+        splitter,
+        limits,
+        pools,
+        worker_idle,
+        bytes_read,
+        emit,
+    )
 }
 
 /// Reads `reader` to the end, cutting it with `splitter` and handing chunks to `emit`. `emit`
 /// returns `false` to stop early (shutdown).
 ///
-/// Chunks are about `limits.chunk_bytes`, except while `share` says another worker is idle:
+/// Chunks are about `limits.chunk_bytes`, except while `worker_idle()` says another worker is idle:
 /// then the complete records are handed on after every read, so that the last object of a
 /// run is shared in pieces rather than left to one worker a megabyte at a time.
 pub fn frame<R: Read, S: Splitter>(
@@ -203,7 +219,7 @@ pub fn frame<R: Read, S: Splitter>(
     splitter: &mut S,
     limits: &Limits,
     pools: &Pools,
-    share: &dyn Fn() -> bool,
+    worker_idle: &dyn Fn() -> bool,
     bytes_read: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<End, FrameError> {
@@ -219,7 +235,7 @@ pub fn frame<R: Read, S: Splitter>(
         splitter,
         limits,
         pools,
-        share,
+        worker_idle,
         Out { bytes_read, emit },
     );
     pools.give_members(splitter.take_members(Vec::new()));
@@ -239,7 +255,7 @@ fn frame_chunks<R: Read, S: Splitter>(
     splitter: &mut S,
     limits: &Limits,
     pools: &Pools,
-    share: &dyn Fn() -> bool,
+    worker_idle: &dyn Fn() -> bool,
     out: Out,
 ) -> Result<End, FrameError> {
     let Out { bytes_read, emit } = out;
@@ -329,7 +345,7 @@ fn frame_chunks<R: Read, S: Splitter>(
             .unwrap_or(0);
         if (complete_bytes >= limits.chunk_bytes
             || spans.len() >= 65_536
-            || (complete_bytes > 0 && share()))
+            || (complete_bytes > 0 && worker_idle()))
             && !flush(buf, &mut spans, splitter, &mut offset, false)
         {
             return Ok(End::Stopped);

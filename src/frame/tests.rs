@@ -289,14 +289,14 @@ fn records_are_handed_on_after_each_read_while_a_worker_is_idle() {
     let pools = crate::pool::Pools::new(1, 1 << 20);
     let line = format!("{{\"a\":\"{}\"}}\n", "x".repeat(90));
     let input = line.repeat(20_000); // 2 MB: 2 chunks, 16 reads
-    for (share, chunks_at_least) in [(false, 2), (true, 15)] {
+    for (worker_idle, chunks_at_least) in [(false, 2), (true, 15)] {
         let (mut chunks, mut records, mut largest) = (0, 0, 0);
         let end = frame(
             input.as_bytes(),
             &mut JsonSplitter::new(JsonMode::Values),
             &Limits::default(),
             &pools,
-            &|| share,
+            &|| worker_idle,
             &mut |_| {},
             &mut |c: Chunk| {
                 assert_eq!(c.first_record, records as u64);
@@ -308,8 +308,11 @@ fn records_are_handed_on_after_each_read_while_a_worker_is_idle() {
         );
         assert!(end.is_ok(), "{end:?}");
         assert_eq!(records, 20_000);
-        assert!(chunks >= chunks_at_least, "{chunks} chunks (share {share})");
-        if share {
+        assert!(
+            chunks >= chunks_at_least,
+            "{chunks} chunks (worker_idle {worker_idle})"
+        );
+        if worker_idle {
             assert!(
                 largest <= READ_BYTES + line.len(),
                 "a chunk of {largest} bytes"

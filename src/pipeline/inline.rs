@@ -84,7 +84,7 @@ impl ObjectMapper {
             limits: &self.limits,
             pools: &self.pools,
             stats: &self.stats,
-            share: &|| false,
+            worker_idle: &|| false,
         };
         let (end, object_dead) =
             read_object(&env, table, &key, bytes, None, &mut tally, &mut |job| {

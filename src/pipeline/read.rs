@@ -59,7 +59,7 @@ pub struct ReadEnv<'a> {
     pub stats: &'a Stats,
     /// Whether another worker has run out of objects (the end of a run): the framer then
     /// hands records on after every read rather than a chunk at a time (see [`frame::frame`]).
-    pub share: &'a dyn Fn() -> bool,
+    pub worker_idle: &'a dyn Fn() -> bool,
 }
 
 /// Decodes and frames one object, handing its records on as jobs. A fault in the object ends
@@ -78,7 +78,7 @@ pub fn read_object(
         limits,
         pools,
         stats,
-        share,
+        worker_idle,
     } = *env;
     let source_failed = std::cell::Cell::new(false);
     let reader = Counting {
@@ -129,7 +129,15 @@ pub fn read_object(
         decoded += n;
         Stats::add(&stats.bytes_decoded, n);
     };
-    let end = frame::frame_table(table, decoder, limits, pools, share, &mut count, &mut emit);
+    let end = frame::frame_table(
+        table,
+        decoder,
+        limits,
+        pools,
+        worker_idle,
+        &mut count,
+        &mut emit,
+    );
     let fault = |reason: &'static str, detail: String, at: Option<u64>| {
         let mut dl = DeadLetter::new(key, reason, detail);
         dl.table = Some(table.name().into());

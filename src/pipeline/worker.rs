@@ -176,12 +176,12 @@ fn read_task(shared: &Shared, task: Task, mapper: &mut Mapper, out: &mut WorkerO
     } = task;
     let key: Arc<str> = object.key.as_str().into();
     let mut tally = Tally::default();
-    let share = || shared.draining.load(Ordering::Relaxed) > 0;
+    let worker_idle = || shared.draining.load(Ordering::Relaxed) > 0;
     let env = ReadEnv {
         limits: &shared.limits,
         pools: &shared.pools,
         stats: &shared.stats,
-        share: &share,
+        worker_idle: &worker_idle,
     };
     let (end, object_dead) = match (object.open)() {
         Err(e) => (ObjectEnd::Failed(format!("opening {key}: {e}")), None),
