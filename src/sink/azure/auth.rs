@@ -16,10 +16,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde::Deserialize;
 
 /// A secret that never appears in logs, errors or `Debug` output.

@@ -18,10 +18,9 @@
 //! the waiters.
 
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Copy)]
