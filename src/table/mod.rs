@@ -6,8 +6,9 @@
 //! [`Table`] (names, [`Table::framing`], columns), [`ObjectState`] (one object's state: the
 //! VPC header) and [`map`] (one record into one row); per-table data elsewhere is a
 //! [`PerTable`], indexed by [`Table`] and sized by [`Table::ALL`]. A fourth table is a file
-//! here, a variant of [`Table`] and its arms in this module, and its stream in
-//! `deploy/azure/dcr.json`.
+//! here, a variant of [`Table`] and its arms in this module and in [`map`], and its stream in
+//! `deploy/azure/dcr.json`; outside, only the S3 key routing (`src/route.rs`) and the bench's
+//! corpus (`src/bench/corpus.rs`) name it.
 //!
 //! Each table file declares its columns with [`declare_columns!`], which produces both the
 //! column list (name, KQL type, AWS source) and a `Col` enum whose discriminants are the column
