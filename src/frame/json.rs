@@ -118,6 +118,7 @@ struct Open {
     skipped: Option<u64>,
 }
 
+/// The [`Splitter`] for JSON objects, in either [`Mode`] (see the module doc).
 pub struct JsonSplitter {
     /// The layout state; its mode is fixed at construction.
     state: State,
@@ -136,10 +137,11 @@ pub struct JsonSplitter {
     saw_records: bool,
     /// Bytes released before `buf[0]`, for absolute (error) offsets.
     base: u64,
-    /// Whether any byte below 0x20 was seen in the object so far (sticky), and up to which
-    /// buffer offset the buffer was checked (a watermark, clamped at 0 when released).
-    /// Minified objects have none, which lets validation skip the per-string control check.
+    /// Whether any byte below 0x20 was seen in the object so far (sticky). Minified objects
+    /// have none, which lets validation skip the per-string control check.
     controls: bool,
+    /// Up to which buffer offset `controls` was checked: a watermark (bytes released
+    /// before it need no check; it stops at 0), not a position that must be kept.
     controls_checked: usize,
     /// Top-level member spans of the records validated since the last chunk.
     members: Vec<MemberSpan>,
@@ -738,6 +740,7 @@ impl Splitter for JsonSplitter {
                 }
             }
             State::In(_) => {
+                // Nothing is kept: no record, no key.
                 self.state = State::In(Member::Key);
                 self.record = None;
                 Err(FrameError::Truncated(self.abs(buf.len())))
@@ -755,5 +758,7 @@ impl Splitter for JsonSplitter {
     }
 }
 
+#[cfg(test)]
+mod legacy;
 #[cfg(test)]
 mod tests;
