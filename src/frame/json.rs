@@ -759,6 +759,4 @@ impl Splitter for JsonSplitter {
 }
 
 #[cfg(test)]
-mod legacy;
-#[cfg(test)]
 mod tests;
